@@ -1,0 +1,19 @@
+"""The ``outreach`` command line (Typer). Each topic lives in its own module and registers here."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="outreach",
+    help="Outreach: send a bank's personalised offers to customers who have not opted out.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+# Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
+from outreach.cli import core  # noqa: E402,F401
+
+
+def main() -> None:
+    app()

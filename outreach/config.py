@@ -1,0 +1,159 @@
+"""Settings from the environment (OUTREACH_*) and the offers/policy file marketing operations edit."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ChannelName = Literal["sms", "email", "letter", "call"]
+# consent scope for each channel: a call is a "phone" contact
+CHANNEL_SCOPE: dict[str, str] = {"sms": "sms", "email": "email", "letter": "letter", "call": "phone"}
+
+
+class ConfigError(ValueError):
+    """Invalid configuration, naming the file, the key and why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///outreach.db"
+    outbox_dir: Path = Path("outbox")
+    offers_file: Path = Path("offers.yaml")
+    templates_dir: Path = Path("templates")
+    sms_backend: str = "outbox"
+    email_backend: str = "outbox"
+    letter_backend: str = "outbox"
+    call_backend: str = "outbox"
+    batch_size: int = Field(500, ge=1, le=10_000)
+    max_workers: int = Field(4, ge=1, le=64)
+    public_url: str = "http://127.0.0.1:8000"
+
+    def backend_for(self, channel: str) -> str:
+        return getattr(self, f"{channel}_backend")
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: time
+    end: time
+    working_days_only: bool = False
+
+
+class Caps(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    per_7_days: int = Field(1, ge=0)
+    per_30_days: int = Field(3, ge=0)
+    per_channel_30_days: dict[ChannelName, int] = Field(default_factory=dict)
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    caps: Caps = Field(default_factory=Caps)
+    cooldown_days: int = Field(90, ge=0)
+    not_interested_limit: int = Field(2, ge=1)
+    not_interested_suppress_days: int = Field(180, ge=0)
+    quiet_hours: dict[ChannelName, QuietHours] = Field(
+        default_factory=lambda: {
+            "sms": QuietHours(start=time(9), end=time(20)),
+            "call": QuietHours(start=time(9), end=time(20), working_days_only=True),
+        }
+    )
+    capacity: dict[ChannelName, int] = Field(default_factory=lambda: {"call": 200, "letter": 1000})
+    opt_in_channels: list[ChannelName] = Field(default_factory=list)
+    send_hour: time = time(10)  # when the day's messages are due, in the customer's zone
+    default_timezone: str = "Europe/Amsterdam"
+
+
+class Offer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9_]{1,40}$")
+    product: str
+    topic: str
+    priority: int = Field(ge=1, le=100)
+    channels: list[ChannelName] = Field(min_length=1)
+    cooldown_days: int | None = Field(None, ge=0)
+    templates: dict[ChannelName, str] = Field(default_factory=dict)
+    valid_from: date | None = None
+    valid_until: date | None = None
+    legal_basis: Literal["legitimate_interest", "consent"] = "legitimate_interest"
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a channel is listed twice")
+        return value
+
+    @model_validator(mode="after")
+    def _window(self) -> Offer:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+    def template_for(self, channel: str) -> str:
+        return self.templates.get(channel, self.code.lower())
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
+
+
+class OffersFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: Policy = Field(default_factory=Policy)
+    offers: list[Offer] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_codes(self) -> OffersFile:
+        seen: set[str] = set()
+        for offer in self.offers:
+            if offer.code in seen:
+                raise ValueError(f"offer code {offer.code} is defined twice")
+            seen.add(offer.code)
+        return self
+
+    def by_code(self) -> dict[str, Offer]:
+        return {offer.code: offer for offer in self.offers}
+
+
+def _key_path(loc: tuple, data: object) -> str:
+    """Turn a pydantic location into a readable key, naming offers by their code."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int) and isinstance(node, list):
+            code = node[item].get("code") if item < len(node) and isinstance(node[item], dict) else None
+            parts.append(f"[{code or item}]")
+            node = node[item] if item < len(node) else None
+        else:
+            parts.append(f".{item}" if parts else str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts)
+
+
+def load_offers(path: str | Path) -> OffersFile:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return OffersFile.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [f"{path}: {_key_path(err['loc'], data) or '(top)'}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("\n".join(lines)) from exc
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,104 @@
+"""The consent registry: an append-only event history; the latest event per scope wins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outreach.models import ConsentEvent
+
+CHANNEL_SCOPES = ("sms", "email", "letter", "phone")
+CHOICES = ("opt_out", "opt_in")
+
+
+class ConsentError(ValueError):
+    pass
+
+
+def check_scope(scope: str) -> str:
+    if scope == "all" or scope in CHANNEL_SCOPES:
+        return scope
+    if scope.startswith("topic:") and len(scope) > len("topic:"):
+        return scope
+    raise ConsentError(f"unknown consent scope {scope!r}: use all, sms, email, letter, phone or topic:<name>")
+
+
+def record(
+    session: Session,
+    customer_id: str,
+    scope: str,
+    choice: str,
+    source: str,
+    at: datetime | None = None,
+) -> ConsentEvent:
+    if choice not in CHOICES:
+        raise ConsentError(f"unknown consent choice {choice!r}: use opt_out or opt_in")
+    event = ConsentEvent(
+        customer_id=customer_id,
+        scope=check_scope(scope),
+        choice=choice,
+        source=source,
+        recorded_at=at or datetime.now(UTC),
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ConsentState:
+    customer_id: str
+    choices: dict[str, str]  # scope -> latest choice
+
+    def allows(self, scope: str, *, default_in: bool = True) -> bool:
+        """A global opt-out beats any channel opt-in; otherwise the scope's latest event decides."""
+        if self.choices.get("all") == "opt_out":
+            return False
+        choice = self.choices.get(scope)
+        return default_in if choice is None else choice == "opt_in"
+
+
+def history(session: Session, customer_id: str) -> list[ConsentEvent]:
+    stmt = (
+        select(ConsentEvent)
+        .where(ConsentEvent.customer_id == customer_id)
+        .order_by(ConsentEvent.recorded_at, ConsentEvent.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def current(session: Session, customer_id: str, as_of: datetime | None = None) -> ConsentState:
+    choices: dict[str, str] = {}
+    for event in history(session, customer_id):
+        if as_of is None or _aware(event.recorded_at) <= as_of:
+            choices[event.scope] = event.choice
+    return ConsentState(customer_id, choices)
+
+
+def latest_opted_out(session: Session, customer_ids: list[str], scopes: set[str]) -> set[str]:
+    """Customers among ``customer_ids`` whose latest event in any of ``scopes`` is an opt-out."""
+    if not customer_ids:
+        return set()
+    ranked = (
+        select(
+            ConsentEvent.customer_id,
+            ConsentEvent.choice,
+            func.row_number()
+            .over(
+                partition_by=(ConsentEvent.customer_id, ConsentEvent.scope),
+                order_by=(ConsentEvent.recorded_at.desc(), ConsentEvent.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(ConsentEvent.customer_id.in_(customer_ids), ConsentEvent.scope.in_(scopes))
+        .subquery()
+    )
+    stmt = select(ranked.c.customer_id).where(ranked.c.rank == 1, ranked.c.choice == "opt_out")
+    return set(session.scalars(stmt))
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,20 @@
+"""The web service: provider webhooks, unsubscribe pages and the call-centre pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from outreach.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(title="Outreach", version="0.1.0")
+    app.state.settings = settings
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # Routers register here (one line each): webhooks, unsubscribe, call centre.
+    return app
