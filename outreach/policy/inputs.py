@@ -16,7 +16,7 @@ while yesterday's held message still waits for its window.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 from sqlalchemy import Engine
@@ -105,6 +105,9 @@ def load_inputs(
     same day sees what an earlier one planned); a preview of a whole day leaves them out.
     ``customer_ids`` narrows the day to a few customers (``explain``).
     """
+    if now.tzinfo is None:
+        raise ValueError("load_inputs: `now` must be timezone-aware")
+    now = now.astimezone(UTC)
     policy = offers.policy
     day = _quote(run_date.isoformat())
     cand_filter = f"candidate_date = {day}"
