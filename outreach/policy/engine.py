@@ -24,6 +24,7 @@ Day-level steps after the per-candidate rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -123,6 +124,10 @@ CONTACT_FLAG = {
 SCOPES = ["all", *sorted(set(CHANNEL_SCOPE.values()))]
 
 
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
+
+
 def _offers_frame(inputs: DayInputs) -> pl.DataFrame:
     policy = inputs.offers.policy
     return pl.DataFrame(
@@ -172,7 +177,9 @@ def _consent_wide(latest: pl.DataFrame) -> pl.DataFrame:
 def _not_interested(inputs: DayInputs, offers: pl.DataFrame) -> pl.DataFrame:
     """(customer, topic) pairs the outcome rule suppresses on the run date, with the end date."""
     policy = inputs.offers.policy
-    answers = inputs.answers.join(offers.select("offer_code", "topic"), on="offer_code", how="inner")
+    answers = inputs.answers.filter(pl.col("occurred_at") <= _utc(inputs.now)).join(
+        offers.select("offer_code", "topic"), on="offer_code", how="inner"
+    )
     if answers.is_empty():
         return pl.DataFrame(schema={"customer_id": pl.Utf8, "topic": pl.Utf8, "ni_until": pl.Date})
     counted = (
@@ -242,7 +249,7 @@ def _facts(inputs: DayInputs, offers: pl.DataFrame) -> pl.LazyFrame:
             "timezone",
             customer_known=pl.lit(True),
         ),
-        latest_consent(inputs.consent)
+        latest_consent(inputs.consent.filter(pl.col("recorded_at") <= _utc(inputs.now)))
         .lazy()
         .select(
             "customer_id",

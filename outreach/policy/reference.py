@@ -31,6 +31,8 @@ def decide_naive(inputs: DayInputs) -> pl.DataFrame:
     customers = {r["customer_id"]: r for r in _rows(inputs.customers)}
     latest: dict[tuple[str, str], tuple] = {}
     for e in _rows(inputs.consent):
+        if e["recorded_at"] > inputs.now:
+            continue  # recorded after the moment of the decision
         key = (e["customer_id"], e["scope"])
         stamp = (e["recorded_at"], e["event_id"])
         if key not in latest or stamp > latest[key][0]:
@@ -48,7 +50,7 @@ def decide_naive(inputs: DayInputs) -> pl.DataFrame:
             contacts[c["customer_id"]].append((age, c["offer_code"], c["channel"]))
     answers = defaultdict(list)
     for a in _rows(inputs.answers):
-        if a["offer_code"] in offers:
+        if a["offer_code"] in offers and a["occurred_at"] <= inputs.now:
             answers[(a["customer_id"], offers[a["offer_code"]].topic)].append(a["occurred_at"])
 
     def not_interested(customer_id: str, topic: str) -> bool:
