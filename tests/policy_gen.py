@@ -63,7 +63,9 @@ def policies(draw) -> OffersFile:
         not_interested_suppress_days=draw(st.sampled_from([20, 180])),
         suppression_scopes=scopes,
         capacity=draw(
-            st.dictionaries(st.sampled_from(["call", "letter", "sms", "email"]), st.integers(0, 2), max_size=4)
+            st.dictionaries(
+                st.sampled_from(["call", "letter", "sms", "email"]), st.integers(0, 2), max_size=4
+            )
         ),
         opt_in_channels=draw(st.sampled_from([[], ["call"]])),
         quiet_hours={

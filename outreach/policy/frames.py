@@ -3,7 +3,9 @@
 Fetching a million rows through SQLAlchemy row objects costs seconds per table (a Python object
 per cell). ADBC drivers (Apache Arrow Database Connectivity) hand over Arrow columns instead:
 on the benchmark's 1M-row tables about 0.3–1 s per table on both databases, 3× faster than a raw
-DBAPI cursor on SQLite (see bench/results/policy.md). Other dialects, in-memory SQLite and
+DBAPI cursor on SQLite (see bench/results/policy.md). PostgreSQL is read in-process through
+libpq; SQLite through a child process (``outreach.sqlite_arrow``: ADBC bundles its own SQLite
+library, which must not share a process with the app's). Other dialects, in-memory SQLite and
 machines without the drivers use a DBAPI cursor read in chunks.
 
 Queries given here carry no bound parameters: callers inline only values they formatted
@@ -12,8 +14,14 @@ themselves (ISO dates), which keeps one SQL text for both drivers' parameter sty
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
+import subprocess
+import sys
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 
 import polars as pl
 from sqlalchemy import Engine
@@ -35,16 +43,6 @@ def adbc_uri(engine: Engine) -> tuple[str, str] | None:
         plain = url.set(drivername="postgresql")
         return "postgresql", plain.render_as_string(hide_password=False)
     return None
-
-
-def _adbc_read(driver: str, uri: str, sql: str) -> pl.DataFrame:
-    if driver == "sqlite":
-        import adbc_driver_sqlite.dbapi as dbapi
-    else:
-        import adbc_driver_postgresql.dbapi as dbapi
-    with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        cur.execute(sql)
-        return pl.DataFrame(cur.fetch_arrow())
 
 
 def _dbapi_read(engine: Engine, sql: str, columns: list[str]) -> pl.DataFrame:
@@ -104,19 +102,63 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) 
     return typed
 
 
+def _sqlite_child(path: str, queries: dict[str, str]) -> dict[str, pl.DataFrame]:
+    with tempfile.TemporaryDirectory(prefix="outreach-read-") as out:
+        job = json.dumps({"db": path, "out": out, "queries": queries})
+        done = subprocess.run(
+            [sys.executable, "-m", "outreach.sqlite_arrow"],
+            input=job,
+            text=True,
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"SQLite reader failed: {done.stderr.strip()[-2000:]}")
+        return {name: pl.read_ipc(Path(out) / f"{name}.arrow") for name in queries}
+
+
+def _adbc_many(driver: str, uri: str, queries: dict[str, str]) -> dict[str, pl.DataFrame]:
+    if driver == "sqlite":
+        if importlib.util.find_spec("adbc_driver_sqlite") is None:
+            raise ImportError("adbc_driver_sqlite")
+        return _sqlite_child(uri, queries)
+    import adbc_driver_postgresql.dbapi as dbapi
+
+    with dbapi.connect(uri) as conn, conn.cursor() as cur:
+        # one snapshot for every query (the driver has opened a transaction)
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        frames = {}
+        for name, sql in queries.items():
+            cur.execute(sql)
+            frames[name] = pl.DataFrame(cur.fetch_arrow())
+        conn.rollback()
+        return frames
+
+
+def read_frames(
+    engine: Engine, queries: dict[str, tuple[str, Mapping[str, pl.DataType]]], *, use_adbc: bool = True
+) -> dict[str, pl.DataFrame]:
+    """Several queries at once (one snapshot where the driver allows), each as a typed frame."""
+    target = adbc_uri(engine) if use_adbc else None
+    raw = None
+    if target is not None:
+        try:
+            raw = _adbc_many(*target, {name: sql for name, (sql, _) in queries.items()})
+        except ImportError:
+            log.warning("ADBC driver for %s not installed; reading through the DBAPI cursor", target[0])
+    if raw is None:
+        raw = {name: _dbapi_read(engine, sql, list(schema)) for name, (sql, schema) in queries.items()}
+    return {name: _shape(raw[name], schema, name) for name, (_, schema) in queries.items()}
+
+
 def read_frame(
     engine: Engine, sql: str, schema: Mapping[str, pl.DataType], what: str, *, use_adbc: bool = True
 ) -> pl.DataFrame:
     """The query's rows as a frame with exactly ``schema`` (names in order, types cast)."""
-    target = adbc_uri(engine) if use_adbc else None
-    frame = None
-    if target is not None:
-        try:
-            frame = _adbc_read(*target, sql)
-        except ImportError:
-            log.warning("ADBC driver for %s not installed; reading through the DBAPI cursor", target[0])
-    if frame is None:
-        frame = _dbapi_read(engine, sql, list(schema))
+    return read_frames(engine, {what: (sql, schema)}, use_adbc=use_adbc)[what]
+
+
+def _shape(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) -> pl.DataFrame:
     if frame.width != len(schema):
         raise ValueError(f"{what}: query returned {frame.width} columns, expected {len(schema)}")
     frame.columns = list(schema)

@@ -22,10 +22,11 @@ import polars as pl
 from sqlalchemy import Engine
 
 from outreach.config import OffersFile
-from outreach.policy.frames import read_frame
+from outreach.policy.frames import read_frames
 
 NOT_INTERESTED = ("replied", "not_interested")  # (event_type, description) in delivery_events
 NOT_CONTACTS = ("cancelled", "failed", "expired")
+ARROW_FROM = 20_000  # candidates from which the Arrow readers pay off on SQLite
 LOOKUP_SHARE = 4  # below 1 candidate customer in 4 customers, filter in SQL instead of scanning
 
 CANDIDATES = {"candidate_id": pl.Int64, "customer_id": pl.Utf8, "offer_code": pl.Utf8, "score": pl.Float64}
@@ -97,13 +98,14 @@ def load_inputs(
     *,
     include_same_day: bool = True,
     customer_ids: list[str] | None = None,
-    use_adbc: bool = True,
+    use_adbc: bool | None = None,
 ) -> DayInputs:
     """Everything the engine needs for ``run_date``.
 
     ``include_same_day`` counts the run date's own ledger messages as contacts (a later run on the
     same day sees what an earlier one planned); a preview of a whole day leaves them out.
-    ``customer_ids`` narrows the day to a few customers (``explain``).
+    ``customer_ids`` narrows the day to a few customers (``explain``). ``use_adbc``: None picks
+    the Arrow readers for big days (on SQLite they cost a child process, ~0.5 s to start).
     """
     if now.tzinfo is None:
         raise ValueError("load_inputs: `now` must be timezone-aware")
@@ -115,63 +117,60 @@ def load_inputs(
         cand_filter += f" AND customer_id IN {_in_list(customer_ids or [''])}"
     day_customers = f"customer_id IN (SELECT customer_id FROM candidates WHERE {cand_filter})"
 
-    def read(sql: str, schema: dict, what: str) -> pl.DataFrame:
-        return read_frame(engine, sql, schema, what, use_adbc=use_adbc)
-
-    candidates = read(
-        f"SELECT id, customer_id, offer_code, score FROM candidates WHERE {cand_filter}",
-        CANDIDATES,
-        "candidates",
-    )
-    if candidates.is_empty() or customer_ids is not None:
+    n_candidates = _scalar(engine, f"SELECT COUNT(*) FROM candidates WHERE {cand_filter}")
+    if customer_ids is not None:
         lookup = True
-    else:  # scanning whole tables beats an IN-subquery when the day touches most customers
-        lookup = candidates["customer_id"].n_unique() * LOOKUP_SHARE < _scalar(
-            engine, "SELECT COUNT(*) FROM customers"
-        )
+    else:  # scanning whole tables beats an IN-subquery when the day touches many of the customers
+        lookup = n_candidates * LOOKUP_SHARE < _scalar(engine, "SELECT COUNT(*) FROM customers")
+    if use_adbc is None:
+        use_adbc = n_candidates >= ARROW_FROM or engine.url.get_backend_name() == "postgresql"
     where = f" WHERE {day_customers}" if lookup else ""
     also = f" AND {day_customers}" if lookup else ""
-
-    customers = read(
-        "SELECT customer_id, mobile_valid, email_valid, address_valid, timezone FROM customers" + where,
-        CUSTOMERS,
-        "customers",
-    )
-    consent = read(
-        "SELECT customer_id, scope, choice, recorded_at, id FROM consent_events" + where,
-        CONSENT,
-        "consent_events",
-    )
-    suppressions = read(
-        "SELECT customer_id, reason, valid_from, COALESCE(valid_until, '9999-12-31') FROM suppressions"
-        f" WHERE valid_from <= {day} AND (valid_until IS NULL OR valid_until >= {day}){also}",
-        SUPPRESSIONS,
-        "suppressions",
-    )
     products = [o.product for o in offers.offers]
-    holdings = read(
-        f"SELECT customer_id, product FROM holdings WHERE product IN {_in_list(products)}{also}",
-        HOLDINGS,
-        "holdings",
-    )
     since = _quote((run_date - timedelta(days=policy.history_days(offers.offers))).isoformat())
     until = f"run_date <= {day}" if include_same_day else f"run_date < {day}"
-    contacts = read(
-        "SELECT customer_id, offer_code, channel, run_date, status FROM messages"
-        f" WHERE run_date >= {since} AND {until} AND status NOT IN {_in_list(list(NOT_CONTACTS))}{also}",
-        CONTACTS,
-        "messages",
-    )
     lookback = policy.not_interested_window_days + policy.not_interested_suppress_days + 1
     answers_since = _quote((run_date - timedelta(days=lookback)).isoformat())
-    answers = read(
-        "SELECT m.customer_id, m.offer_code, e.occurred_at FROM delivery_events e"
-        " JOIN messages m ON m.id = e.message_id"
-        f" WHERE e.event_type = {_quote(NOT_INTERESTED[0])} AND e.description = {_quote(NOT_INTERESTED[1])}"
-        f" AND e.occurred_at >= {answers_since}" + (f" AND m.{day_customers}" if lookup else ""),
-        ANSWERS,
-        "delivery_events",
-    )
+    queries = {
+        "candidates": (
+            f"SELECT id, customer_id, offer_code, score FROM candidates WHERE {cand_filter}",
+            CANDIDATES,
+        ),
+        "customers": (
+            "SELECT customer_id, mobile_valid, email_valid, address_valid, timezone FROM customers" + where,
+            CUSTOMERS,
+        ),
+        "consent_events": (
+            "SELECT customer_id, scope, choice, recorded_at, id FROM consent_events" + where,
+            CONSENT,
+        ),
+        "suppressions": (
+            "SELECT customer_id, reason, valid_from, COALESCE(valid_until, '9999-12-31') FROM suppressions"
+            f" WHERE valid_from <= {day} AND (valid_until IS NULL OR valid_until >= {day}){also}",
+            SUPPRESSIONS,
+        ),
+        "holdings": (
+            f"SELECT customer_id, product FROM holdings WHERE product IN {_in_list(products)}{also}",
+            HOLDINGS,
+        ),
+        "messages": (
+            "SELECT customer_id, offer_code, channel, run_date, status FROM messages"
+            f" WHERE run_date >= {since} AND {until} AND status NOT IN {_in_list(list(NOT_CONTACTS))}{also}",
+            CONTACTS,
+        ),
+        "delivery_events": (
+            "SELECT m.customer_id, m.offer_code, e.occurred_at FROM delivery_events e"
+            " JOIN messages m ON m.id = e.message_id"
+            f" WHERE e.event_type = {_quote(NOT_INTERESTED[0])}"
+            f" AND e.description = {_quote(NOT_INTERESTED[1])}"
+            f" AND e.occurred_at >= {answers_since}" + (f" AND m.{day_customers}" if lookup else ""),
+            ANSWERS,
+        ),
+    }
+    frames = read_frames(engine, queries, use_adbc=use_adbc)
+    candidates, customers, consent = frames["candidates"], frames["customers"], frames["consent_events"]
+    suppressions, holdings, contacts = frames["suppressions"], frames["holdings"], frames["messages"]
+    answers = frames["delivery_events"]
     # after a scan the frames also hold customers without a candidate today: the engine's
     # left joins ignore them, which is cheaper than filtering every table first
     consent = consent.filter(pl.col("recorded_at") <= now)
