@@ -284,6 +284,7 @@ def main() -> None:
     )
     parser.add_argument("--data", default=str(ROOT / "bench" / ".data"))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "policy.md"))
+    parser.add_argument("--prepare-only", action="store_true", help="generate the data and stop")
     parser.add_argument("--one", nargs=3, metavar=("BACKEND", "SIZE", "IMPL"), help=argparse.SUPPRESS)
     parser.add_argument("--parquet", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -304,6 +305,8 @@ def main() -> None:
         for size in sizes:
             print(f"preparing {backend} {size:,} ...", flush=True)
             prepare(backend, size, data_dir)
+    if args.prepare_only:
+        return
     before = os.getloadavg()[0]
     results, agreement = [], {}
     with tempfile.TemporaryDirectory() as work:

@@ -26,7 +26,7 @@ from outreach.policy.reference import decide_naive
 from outreach.policy.windows import release_time
 from tests.policy_gen import days
 
-PROFILE = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _inputs(offers, day, now, frames) -> DayInputs:
@@ -134,7 +134,7 @@ def test_random_days_keep_every_invariant_and_match_the_reference(day_case):
     )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(days(max_customers=4), st.integers(4, 9), st.integers(0, 2**32))
 def test_consecutive_days_never_exceed_caps_or_cooldowns(day_case, n_days, seed):
     """Decide, send what was planned, next day: caps and cooldowns hold over the whole run."""

@@ -436,3 +436,39 @@ def test_both_readers_give_the_same_frames(engine):
         assert a.schema == b.schema, name
         assert a.sort(a.columns).equals(b.sort(b.columns)), name
     assert fast.contacts.height == 1 and fast.suppressions["valid_until"].to_list() == [date(9999, 12, 31)]
+
+
+def test_consecutive_days_on_storage_keep_caps_and_one_offer_a_day(engine):
+    """Decide, send what is due, next day — eight days through the real planner and ledger."""
+    import random
+
+    rnd = random.Random(3)
+    names = [f"M{i}" for i in range(12)]
+    add_customers(engine, *[customer(c, email_valid=rnd.random() < 0.7) for c in names])
+    offers = load_offers("offers.yaml")
+    codes = [o.code for o in offers.offers]
+    first = DAY
+    for offset in range(8):
+        day = first + timedelta(days=offset)
+        now = NOON + timedelta(days=offset)
+        picks = {(rnd.choice(names), rnd.choice(codes)) for _ in range(14)}
+        add_candidates(engine, day, *[(c, o, round(rnd.random(), 2)) for c, o in sorted(picks)])
+        decide_day(engine, day, offers, now=now)
+        with session_scope(engine) as session:  # everything due is sent
+            due = [
+                mid
+                for ch in ("sms", "email", "letter", "call")
+                for mid in ledger.due_ids(session, day, ch, now)
+            ]
+            ledger.transition(session, due, "sending")
+            ledger.transition(session, due, "sent")
+    with session_scope(engine) as session:
+        sent = [(m.customer_id, m.offer_code, m.run_date) for m in session.scalars(select(Message))]
+    assert sent, "the run planned nothing: the test would prove nothing"
+    caps = offers.policy.caps
+    for cid in names:
+        days = sorted(d for c, _, d in sent if c == cid)
+        assert len(days) == len(set(days))  # at most one offer a day
+        for end in days:
+            assert sum(1 for d in days if 0 <= (end - d).days < 7) <= caps.per_7_days
+            assert sum(1 for d in days if 0 <= (end - d).days < 30) <= caps.per_30_days
