@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
+import outreach.cli.calls  # noqa: E402,F401
 from outreach.cli import core  # noqa: E402,F401
 
 
