@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from outreach import consent, ledger
 from outreach.calls.hours import DEFAULT_WINDOW, aware, next_window, zone
@@ -299,23 +299,27 @@ def claim_next(engine: Engine, agent_id: int, *, now: datetime | None = None) ->
         )
         if in_hand is not None:
             return in_hand
+        queued = aliased(CallTask)
         while True:
+            # "= (scalar subquery)" runs once (an InitPlan); with "IN (...)" PostgreSQL may re-run
+            # a LIMIT 1 ... SKIP LOCKED subquery per outer row and take two tasks in one statement
             target = (
-                select(CallTask.id)
+                select(queued.id)
                 .where(
-                    CallTask.team_id == agent.team_id,
-                    CallTask.status == "open",
-                    CallTask.next_attempt_at <= at,
-                    CallTask.window_end > at,
+                    queued.team_id == agent.team_id,
+                    queued.status == "open",
+                    queued.next_attempt_at <= at,
+                    queued.window_end > at,
                 )
-                .order_by(CallTask.priority.desc(), CallTask.score.desc(), CallTask.id)
+                .order_by(queued.priority.desc(), queued.score.desc(), queued.id)
                 .limit(1)
+                .correlate(None)
             )
             if session.bind.dialect.name == "postgresql":
                 target = target.with_for_update(skip_locked=True)
             won = session.execute(
                 update(CallTask)
-                .where(CallTask.id.in_(target.scalar_subquery()), CallTask.status == "open")
+                .where(CallTask.id == target.scalar_subquery(), CallTask.status == "open")
                 .values(
                     status="claimed",
                     claimed_by=agent_id,
