@@ -141,3 +141,51 @@ def add_transaction(engine: Engine, tx_id: str, customer_id: str, booked: dateti
                 **fields,
             )
         )
+
+
+def make_app(url: str, clock=None):
+    """The real app (create_app) on ``url``; ``clock`` freezes the call centre's "now"."""
+    from outreach.config import Settings
+    from outreach.web.app import create_app
+
+    app = create_app(
+        Settings(database_url=url, offers_file=REPO / "offers.yaml", templates_dir=REPO / "templates")
+    )
+    if clock is not None:
+        app.state.clock = clock
+    return app
+
+
+CSRF_RE = r'name="csrf_token" value="([^"]+)"'
+
+
+class LiveServer:
+    """A real uvicorn serving ``app`` on a free loopback port, in a background thread."""
+
+    def __init__(self, app) -> None:
+        import socket
+
+        import uvicorn
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+
+    def __enter__(self) -> LiveServer:
+        import threading
+        import time
+
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        for _ in range(200):
+            if self.server.started:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
