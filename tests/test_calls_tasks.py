@@ -346,8 +346,11 @@ def test_tasks_not_done_by_the_end_of_the_day_expire_and_are_recorded(engine):
 
     states = {t.customer_id: t.status for t in _tasks(engine)}
     assert states == {"DONE": "done", "OPEN": "expired", "RETRY": "expired"}
-    assert [_message(engine, m).status for m in ids] == ["delivered", "undelivered", "undelivered"]
-    assert _events(engine, ids[1]) == [("undelivered", "timed_out")]
+    # rung but not reached counts as a contact; never rung does not (it is no contact at all)
+    assert [_message(engine, m).status for m in ids] == ["delivered", "failed", "undelivered"]
+    assert _message(engine, ids[1]).last_error_code == "call_not_made"
+    assert _events(engine, ids[1]) == [("failed", "timed_out")]
+    assert _events(engine, ids[2]) == [("deferred", None), ("undelivered", "timed_out")]
     # expired tasks never come back the next day
     assert tasks.claim_next(engine, team["jan"], now=datetime(2026, 11, 25, 10, tzinfo=UTC)) is None
     with session_scope(engine) as session:
@@ -357,7 +360,7 @@ def test_tasks_not_done_by_the_end_of_the_day_expire_and_are_recorded(engine):
         assert (jan.done, jan.expired, jan.calls) == (1, 1, 2)
         assert dict(jan.outcomes) == {"interested": 1, "no_answer": 1}
         transitions = session.scalars(
-            select(MessageTransition.to_status).where(MessageTransition.message_id == ids[1])
+            select(MessageTransition.to_status).where(MessageTransition.message_id == ids[2])
         ).all()
     assert transitions[-1] == "undelivered"
 
@@ -376,3 +379,52 @@ def test_a_call_in_hand_at_closing_time_gets_a_grace_period(engine):
         tasks.record_outcome(
             engine, task_id, agent, "interested", now=datetime(2026, 11, 24, 20, 5, tzinfo=UTC)
         )
+
+
+# --------------------------------------------------------------------------- later plans
+
+
+def test_an_objection_on_a_call_keeps_the_customer_out_of_later_plans(engine):
+    """Tomorrow's plan drops a "no marketing at all" customer; a phone-only objection drops calls only."""
+    from outreach.config import Offer
+    from outreach.planning import decide_day
+    from tests.factories import add_candidates
+
+    team = add_team_and_agents(engine, "nl-1", "nl", 10, ["jan"])
+    call_day(
+        engine, TUESDAY, [Person("ALL", score=0.9), Person("PHONE", score=0.5), Person("NOT", score=0.1)]
+    )
+    _create(engine)
+    for outcome, scope in (
+        ("do_not_contact", "all"),
+        ("do_not_contact", "phone"),
+        ("not_interested", "phone"),
+    ):
+        task_id = tasks.claim_next(engine, team["jan"], now=TEN)
+        tasks.record_outcome(engine, task_id, team["jan"], outcome, scope=scope, now=TEN)
+
+    tomorrow = date(2026, 11, 25)
+    add_customers(engine, [Person("FRESH", mobile="+31699999999")])
+    add_candidates(engine, tomorrow, ("ALL", "SAVINGS_BOOST"), ("FRESH", "SAVINGS_BOOST"))
+    decide_day(engine, tomorrow, OFFERS, now=datetime(2026, 11, 25, 9, tzinfo=UTC))
+    # past the 7-day cap, with a second call offer (the first is in its 90-day cooldown)
+    later = date(2026, 12, 3)
+    call_back = Offer(
+        code="CALL_BACK", product="advice", topic="advice", priority=3, channels=["call", "email"]
+    )
+    offers = OFFERS.model_copy(update={"offers": [*OFFERS.offers, call_back]})
+    add_candidates(engine, later, ("ALL", "CALL_BACK"), ("PHONE", "CALL_BACK"), ("NOT", "CALL_BACK"))
+    decide_day(engine, later, offers, now=datetime(2026, 12, 3, 9, tzinfo=UTC))
+
+    with session_scope(engine) as session:
+        from outreach.models import Decision
+
+        decided = {
+            (d.decision_date, d.customer_id): (d.outcome, d.reason, d.channel)
+            for d in session.scalars(select(Decision))
+        }
+    assert decided[(tomorrow, "ALL")] == ("suppressed", "opted_out_global", None)
+    assert decided[(tomorrow, "FRESH")] == ("planned", "planned", "email")  # the plan itself works
+    assert decided[(later, "ALL")] == ("suppressed", "opted_out_global", None)
+    assert decided[(later, "PHONE")] == ("planned", "planned", "email")  # no call, other channels fine
+    assert decided[(later, "NOT")] == ("planned", "planned", "call")  # "not interested" is no objection

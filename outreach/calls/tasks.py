@@ -9,7 +9,8 @@ A ``call`` message in the ledger is "sent" when its task exists; from there the 
 
 and each outcome is also a delivery event on the message, moving it forward (answered → delivered,
 no answer in the end → undelivered, wrong number → bounced), so funnels and contact caps count a
-call like any other contact.
+call like any other contact. Not-interested answers are delivery events whose ``raw["outcome"]``
+is ``not_interested`` (and ``call_tasks.outcome`` says the same), for the outcome rules.
 """
 
 from __future__ import annotations
@@ -517,7 +518,9 @@ def expire_tasks(
     """Expire the tasks of ``run_date`` and earlier whose calling window has closed by ``at`` (now).
 
     Tasks do not pile up: what was not done on its calling day ends here, recorded on the task and
-    as an ``undelivered`` event on its message. A call still in hand gets a grace period.
+    on its message: ``undelivered`` when the customer was rung but not reached, ``failed`` (code
+    ``call_not_made``) when nobody got to the call, so it does not count against contact caps.
+    A call still in hand gets a grace period.
     """
     settings = settings or get_call_settings()
     at = _now(at)
@@ -537,16 +540,32 @@ def expire_tasks(
         for task in tasks:
             task.status, task.claimed_by, task.expired_at, task.updated_at = "expired", None, at, at
             message = session.get(Message, task.message_id)
-            why = f"call not made by the end of the calling day ({task.attempts} call(s))"
-            _close_message(
-                session,
-                message,
-                "undelivered",
-                "undelivered",
-                why,
-                f"task-{task.id}-expired",
-                at,
-                reason="timed_out",
-                raw={"task_id": task.id, "attempts": task.attempts},
-            )
+            raw = {"task_id": task.id, "attempts": task.attempts}
+            if task.attempts:  # rung but never reached: a contact attempt, as an undelivered SMS is
+                why = f"not reached by the end of the calling day ({task.attempts} call(s))"
+                _close_message(
+                    session,
+                    message,
+                    "undelivered",
+                    "undelivered",
+                    why,
+                    f"task-{task.id}-expired",
+                    at,
+                    reason="timed_out",
+                    raw=raw,
+                )
+            else:  # never rung: no contact was made, so it must not count against the customer's caps
+                why = "not called by the end of the calling day"
+                _close_message(
+                    session,
+                    message,
+                    "failed",
+                    "failed",
+                    why,
+                    f"task-{task.id}-expired",
+                    at,
+                    reason="timed_out",
+                    error_code="call_not_made",
+                    raw=raw,
+                )
         return len(tasks)
