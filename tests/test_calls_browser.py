@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from outreach import consent
 from outreach.calls import tasks
 from outreach.calls.models import CallLead, CallTask
 from outreach.db import engine_for, make_engine, session_scope
-from outreach.models import Customer, Message
+from outreach.models import Customer, Decision, Message
+from outreach.planning import decide_day
 from tests.calls_support import (
     OFFERS,
     PASSWORD,
@@ -29,6 +30,7 @@ from tests.calls_support import (
     make_app,
     plan_day,
 )
+from tests.factories import add_candidates
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CHROMIUM = "/usr/bin/chromium"
@@ -207,6 +209,18 @@ def test_an_agents_day_in_the_browser(browser, live, shots):
             "C_ALL": "delivered",
             "C_PHONE": "delivered",
         }
+
+    # and tomorrow's plan leaves out the customer who wants no marketing at all
+    tomorrow = date(2026, 11, 25)
+    add_candidates(engine, tomorrow, ("C_ALL", "SAVINGS_BOOST"))
+    decide_day(engine, tomorrow, OFFERS, now=datetime(2026, 11, 25, 9, tzinfo=UTC))
+    with session_scope(engine) as session:
+        decision = session.scalar(select(Decision).where(Decision.decision_date == tomorrow))
+        assert (decision.customer_id, decision.outcome, decision.reason) == (
+            "C_ALL",
+            "suppressed",
+            "opted_out_global",
+        )
 
     # another team's agent sees none of it, not even by typing the address
     other = sign_in(browser, url, "joe")
