@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, select
 
 from outreach import ledger
@@ -15,9 +17,17 @@ from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message, Transaction
 
 REPO = Path(__file__).resolve().parent.parent
+# argon2id at its real cost takes ~0.1-0.5 s a hash on this machine: the tests use a cheap setting
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 OFFERS = load_offers(REPO / "offers.yaml")
 TUESDAY = date(2026, 11, 24)  # an ordinary working day
 PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def cheap_hashing(monkeypatch):
+    """Import into a test module and list in ``pytestmark = pytest.mark.usefixtures(...)``."""
+    monkeypatch.setattr(accounts, "HASHER", CHEAP_HASHER)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from outreach.calls import accounts
 from outreach.calls.models import Agent
 from outreach.db import make_engine, session_scope
+from tests.calls_support import cheap_hashing  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -21,10 +22,11 @@ def db(sqlite_url):
 
 
 def test_passwords_are_stored_as_argon2id_and_checked(db):
+    """At the library's real (RFC 9106) cost: the other tests use a cheap setting for speed."""
     with session_scope(db) as session:
         agent = accounts.add_agent(session, "Jan", "correct horse battery", "nl-1", display_name="Jan Jansen")
         assert agent.username == "jan"
-        assert agent.password_hash.startswith("$argon2id$")
+        assert agent.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
         assert "correct horse" not in agent.password_hash
     with session_scope(db) as session:
         assert accounts.authenticate(session, "JAN", "correct horse battery").display_name == "Jan Jansen"
@@ -32,6 +34,7 @@ def test_passwords_are_stored_as_argon2id_and_checked(db):
         assert accounts.authenticate(session, "nobody", "correct horse battery") is None
 
 
+@pytest.mark.usefixtures("cheap_hashing")
 def test_inactive_agents_cannot_sign_in_and_sign_out_rotates_the_nonce(db):
     with session_scope(db) as session:
         agent = accounts.add_agent(session, "jan", "correct horse battery", "nl-1")
@@ -43,6 +46,7 @@ def test_inactive_agents_cannot_sign_in_and_sign_out_rotates_the_nonce(db):
         assert accounts.authenticate(session, "jan", "correct horse battery") is None
 
 
+@pytest.mark.usefixtures("cheap_hashing")
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -58,6 +62,7 @@ def test_bad_agents_are_refused_with_a_reason(db, kwargs, message):
         accounts.add_agent(session, args.pop("username"), args.pop("password"), args.pop("team"), **args)
 
 
+@pytest.mark.usefixtures("cheap_hashing")
 def test_team_rules(db):
     with session_scope(db) as session:
         with pytest.raises(accounts.AccountError, match="exists already"):
@@ -67,6 +72,7 @@ def test_team_rules(db):
         assert accounts.set_capacity(session, "nl-1", 25).calls_per_day == 25
 
 
+@pytest.mark.usefixtures("cheap_hashing")
 def test_cli_adds_teams_and_agents_with_password_from_stdin(sqlite_url, monkeypatch):
     from outreach.cli import app
     from outreach.config import get_settings

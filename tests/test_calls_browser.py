@@ -17,7 +17,7 @@ from outreach.calls.models import CallLead, CallTask
 from outreach.db import engine_for, make_engine, session_scope
 from outreach.models import Customer, Decision, Message
 from outreach.planning import decide_day
-from tests.calls_support import (
+from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     OFFERS,
     PASSWORD,
     TUESDAY,
@@ -26,13 +26,14 @@ from tests.calls_support import (
     add_customers,
     add_team_and_agents,
     add_transaction,
+    cheap_hashing,
     dispatch_calls,
     make_app,
     plan_day,
 )
 from tests.factories import add_candidates
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("cheap_hashing")]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

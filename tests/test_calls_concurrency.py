@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from outreach.calls import tasks
 from outreach.calls.models import CallAttempt, CallTask
 from outreach.db import engine_for, make_engine, session_scope
-from tests.calls_support import (
+from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     CSRF_RE,
     OFFERS,
     PASSWORD,
@@ -24,10 +24,11 @@ from tests.calls_support import (
     Person,
     add_team_and_agents,
     call_day,
+    cheap_hashing,
     make_app,
 )
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("cheap_hashing")]
 TEN = datetime(2026, 11, 24, 10, tzinfo=UTC)
 AGENTS = [f"agent{n}" for n in range(8)]
 TASKS = 80

@@ -12,7 +12,15 @@ from outreach.calls import export, tasks
 from outreach.calls.accounts import AccountError
 from outreach.db import session_scope
 from outreach.rendering import Renderer
-from tests.calls_support import OFFERS, REPO, TUESDAY, Person, add_team_and_agents, call_day
+from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
+    OFFERS,
+    REPO,
+    TUESDAY,
+    Person,
+    add_team_and_agents,
+    call_day,
+    cheap_hashing,
+)
 
 PEOPLE = [
     Person("C1", first_name="Anna", last_name="de Vries", score=0.2),
@@ -21,6 +29,8 @@ PEOPLE = [
     ),
     Person("C3", first_name="Joe", last_name="Smith", language="en", timezone="Europe/London"),
 ]
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from outreach.calls.progress import team_progress
 from outreach.calls.settings import CallSettings
 from outreach.db import session_scope
 from outreach.models import Customer, DeliveryEventRecord, Message, MessageTransition
-from tests.calls_support import (
+from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     OFFERS,
     TUESDAY,
     Person,
@@ -22,12 +22,15 @@ from tests.calls_support import (
     add_team_and_agents,
     add_transaction,
     call_day,
+    cheap_hashing,
     dispatch_calls,
     plan_day,
 )
 
 TEN = datetime(2026, 11, 24, 10, tzinfo=UTC)  # 11:00 in Amsterdam
 SETTINGS = CallSettings(max_attempts=3, retry_minutes=60)
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def _tasks(engine) -> list[CallTask]:

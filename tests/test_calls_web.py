@@ -12,7 +12,7 @@ from sqlalchemy import select
 from outreach.calls import tasks
 from outreach.calls.models import CallTask
 from outreach.db import engine_for, make_engine, session_scope
-from tests.calls_support import (
+from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     CSRF_RE,
     OFFERS,
     PASSWORD,
@@ -20,10 +20,13 @@ from tests.calls_support import (
     Person,
     add_team_and_agents,
     call_day,
+    cheap_hashing,
     make_app,
 )
 
 TEN = datetime(2026, 11, 24, 10, tzinfo=UTC)
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

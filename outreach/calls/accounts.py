@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -12,9 +13,8 @@ from sqlalchemy.orm import Session
 
 from outreach.calls.models import ROLES, Agent, Team
 
-_hasher = PasswordHasher()  # argon2id with the library's (OWASP-conforming) defaults
-# verifying against this keeps an unknown user as slow as a wrong password (no user enumeration)
-_DUMMY_HASH = _hasher.hash("no such agent")
+# argon2id with the library's RFC 9106 defaults; tests swap in cheaper parameters
+HASHER = PasswordHasher()
 MIN_PASSWORD = 10
 
 
@@ -74,7 +74,7 @@ def add_agent(
     agent = Agent(
         username=username,
         display_name=(display_name or username).strip(),
-        password_hash=_hasher.hash(password),
+        password_hash=HASHER.hash(password),
         team_id=team_named(session, team).id,
         role=role,
         active=True,
@@ -90,14 +90,20 @@ def authenticate(session: Session, username: str, password: str) -> Agent | None
     """The active agent with that username and password, else None (same cost either way)."""
     agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
     try:
-        _hasher.verify(agent.password_hash if agent else _DUMMY_HASH, password)
+        HASHER.verify(agent.password_hash if agent else _dummy_hash(HASHER), password)
     except (VerificationError, InvalidHashError):
         return None
     if agent is None or not agent.active:
         return None
-    if _hasher.check_needs_rehash(agent.password_hash):
-        agent.password_hash = _hasher.hash(password)
+    if HASHER.check_needs_rehash(agent.password_hash):
+        agent.password_hash = HASHER.hash(password)
     return agent
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Checking an unknown user against this costs as much as a wrong password: no user enumeration."""
+    return hasher.hash("no such agent")
 
 
 def end_sessions(session: Session, agent_id: int) -> None:
