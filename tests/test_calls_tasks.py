@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from outreach import consent
 from outreach.calls import tasks
-from outreach.calls.models import CallAttempt, CallLead, CallTask
+from outreach.calls.models import CallAttempt, CallLead, CallTask, Team
 from outreach.calls.progress import team_progress
 from outreach.calls.settings import CallSettings
 from outreach.db import session_scope
@@ -102,15 +102,20 @@ def test_creation_is_idempotent_and_capacity_counts_earlier_tasks(engine):
 
 
 def test_teams_by_language_and_the_any_language_team(engine):
-    add_team_and_agents(engine, "nl-1", "nl", 10, ["jan"])
+    add_team_and_agents(engine, "nl-1", "nl", 1, ["jan"])
     add_team_and_agents(engine, "any", None, 10, ["sam"])
-    call_day(engine, TUESDAY, [Person("NL1"), Person("EN1", language="en")])
-    _create(engine)
+    call_day(
+        engine, TUESDAY, [Person("NL1", score=0.9), Person("NL2", score=0.1), Person("EN1", language="en")]
+    )
+    assert _create(engine).tasks == 3
     with session_scope(engine) as session:
-        by_team = dict(
-            session.execute(select(CallTask.customer_id, CallTask.team_id).order_by(CallTask.id)).all()
-        )
-    assert by_team["NL1"] != by_team["EN1"]
+        teams = dict(session.execute(select(Team.id, Team.name)).all())
+        by_customer = {
+            customer: teams[team]
+            for customer, team in session.execute(select(CallTask.customer_id, CallTask.team_id))
+        }
+    # the Dutch team takes the best Dutch call; the rest overflow to the team that takes any language
+    assert by_customer == {"NL1": "nl-1", "NL2": "any", "EN1": "any"}
 
 
 def test_no_team_and_no_valid_phone_are_recorded(engine):

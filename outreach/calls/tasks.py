@@ -211,10 +211,8 @@ def create_tasks_report(
             start_of_day = datetime.combine(run_date, time(0), tzinfo=zone(customer.timezone))
             not_before = max(start_of_day, aware(message.not_before) if message.not_before else start_of_day)
             window = next_window(not_before, customer.timezone, rules, settings.holiday_country)
-            fitting = [t for t in teams if t.language == customer.language] or [
-                t for t in teams if t.language is None
-            ]
-            if not fitting:
+            team = _pick_team(teams, customer.language, used, window.day)
+            if team is None:
                 no_team += 1
                 _close_message(
                     session,
@@ -228,9 +226,7 @@ def create_tasks_report(
                     error_code="no_team",
                 )
                 continue
-            room = {t.id: t.calls_per_day - used[(t.id, window.day)] for t in fitting}
-            team = max(fitting, key=lambda t: room[t.id])  # the emptiest team; ties by name order
-            if room[team.id] <= 0:
+            if team.calls_per_day - used[(team.id, window.day)] <= 0:
                 over += 1
                 _close_message(
                     session,
@@ -273,6 +269,24 @@ def create_tasks_report(
             )
             created += 1
     return Created(created, over, no_team, no_phone)
+
+
+def _pick_team(teams: list[Team], language: str, used: Counter, day: date) -> Team | None:
+    """The customer's language team with most room left, else an any-language team; None if neither exists.
+
+    A full team is returned when every candidate team is full (the caller records over capacity).
+    """
+
+    def room(team: Team) -> int:
+        return team.calls_per_day - used[(team.id, day)]
+
+    own = [t for t in teams if t.language == language]
+    spare = [t for t in teams if t.language is None]
+    for group in (own, spare):
+        with_room = [t for t in group if room(t) > 0]
+        if with_room:
+            return max(with_room, key=room)  # the emptiest; ties keep name order
+    return (own or spare or [None])[0]
 
 
 # --------------------------------------------------------------------------- claiming
