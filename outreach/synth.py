@@ -216,6 +216,7 @@ class _Bank:
             self.nl.postcode(),
             self.nl.city(),
         )
+        postcode = f"{postcode[:4]} {postcode[-2:]}"  # Faker writes both 1234AB and 1234 AB
         if rng.random() < 0.01:
             street = ""  # an incomplete address: no letters for this customer
         row = (
