@@ -40,8 +40,10 @@ def main() -> None:
     if url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):
             Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}"
+    )
     print(f"database: {url.split('@')[-1]}")
 
     upgrade(url)
@@ -57,8 +59,10 @@ def main() -> None:
         took = time.perf_counter() - begin
         total_import += took
         rate = report.rows_read / took if took else 0
-        print(f"import    {took:6.2f} s  {kind}: {report.rows_read} rows ({rate:,.0f} rows/s), "
-              f"{report.rejected} rejected")
+        print(
+            f"import    {took:6.2f} s  {kind}: {report.rows_read} rows ({rate:,.0f} rows/s), "
+            f"{report.rejected} rejected"
+        )
     begin = time.perf_counter()
     loaded = load_candidates(engine, args.as_of, PaymentSignals(engine))
     derived = time.perf_counter() - begin
@@ -66,8 +70,10 @@ def main() -> None:
     print(f"total     {generated - started + total_import + derived:6.2f} s  (generate + import + signals)")
     begin = time.perf_counter()
     again = import_file(engine, "transactions", summary.paths()["transactions"])
-    print(f"re-import {time.perf_counter() - begin:6.2f} s  transactions: {again.inserted} new, "
-          f"{again.already_present} already present")
+    print(
+        f"re-import {time.perf_counter() - begin:6.2f} s  transactions: {again.inserted} new, "
+        f"{again.already_present} already present"
+    )
     engine.dispose()
 
 

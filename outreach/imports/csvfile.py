@@ -78,7 +78,8 @@ def read_csv(path: str | Path, columns: Iterable[str], required: Iterable[str]) 
         if lines.undecodable:
             raise ImportFileError(f"{name} row 1: header is {lines.undecodable[0][1]}")
         check_header(name, header, required)
-        wanted = [(index, column) for index, column in enumerate(header) if column in set(columns)]
+        known = set(columns)
+        wanted = [(index, column) for index, column in enumerate(header) if column in known]
         width = len(header)
         while True:
             start = lines.line + 1
