@@ -11,9 +11,11 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
+# Topic modules attach their commands to ``app`` on import: one line each, sorted.
 import outreach.cli.calls  # noqa: E402,F401
-from outreach.cli import core  # noqa: E402,F401
+import outreach.cli.core  # noqa: E402,F401
+import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.run  # noqa: E402,F401
 
 
 def main() -> None:
