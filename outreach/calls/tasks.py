@@ -185,9 +185,9 @@ def create_tasks_report(
             {
                 (team_id, day): n
                 for team_id, day, n in session.execute(
-                    select(CallTask.team_id, CallTask.call_date, func.count()).group_by(
-                        CallTask.team_id, CallTask.call_date
-                    )
+                    select(CallTask.team_id, CallTask.call_date, func.count())
+                    .where(CallTask.call_date >= run_date)
+                    .group_by(CallTask.team_id, CallTask.call_date)
                 )
             }
         )
