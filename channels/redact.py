@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 
-PHONE_RE = re.compile(r"\+?\d[\d \-]{8,}\d")
+# nine or more digits with single spaces/dashes between, not inside a longer token (SIDs, dates);
+# "%2B" is the URL-encoded "+" of a number in a query string
+PHONE_RE = re.compile(r"(?:(?<![\w+])|(?<=%2B))\+?\d(?:[ \-]?\d){8,}(?![\w])")
 EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+\.[\w.\-]+")
 
 

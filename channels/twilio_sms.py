@@ -253,7 +253,8 @@ class TwilioSMS:
     ) -> dict[str, SendResult | None]:
         """Did Twilio create these messages? For each in-doubt message (left ``sending`` by a crash,
         or ``unknown`` after a timeout or reset), list Twilio's messages to the same number sent
-        since ``sent_after`` and match on the body and our sender.
+        since ``sent_after`` from our sender, and match on the body; any message from us to that
+        number in the window counts when no body matches (a miss rather than a duplicate).
 
         A match returns its SendResult (provider SID): the message was sent. ``None`` means Twilio
         has no such message: the dispatcher marks it failed-not-sent rather than sending it again,
@@ -284,18 +285,20 @@ class TwilioSMS:
                 raise classify_network_error(exc, idempotent=True) from None
 
         policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
-        candidates = policy(listing)
-        matches = [
+        ours = [
             m
-            for m in candidates
-            if m.body == message.body
-            and (m.date_created is None or m.date_created >= since)
+            for m in policy(listing)
+            if (m.date_created is None or m.date_created >= since)
             and (not self.from_ or m.from_ in (None, self.from_))
             and (
                 not self.messaging_service_sid
                 or m.messaging_service_sid in (None, self.messaging_service_sid)
             )
         ]
+        # the same text first; failing that, any message from our sender to that number in the
+        # window counts as sent (the body may differ if customer data changed before the rerun):
+        # a possible miss is preferred to a possible duplicate
+        matches = [m for m in ours if m.body == message.body] or ours
         if not matches:
             return None
         if len(matches) > 1:

@@ -145,7 +145,9 @@ class FakeProvider:
         return self._httpd.server_address[1]
 
     def start(self) -> FakeProvider:
-        serve = threading.Thread(target=self._httpd.serve_forever, name=f"{self.name}-http", daemon=True)
+        serve = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=f"{self.name}-http", daemon=True
+        )
         post = threading.Thread(target=self._post_callbacks, name=f"{self.name}-callbacks", daemon=True)
         self._threads = [serve, post]
         for thread in self._threads:
