@@ -27,7 +27,7 @@ import threading
 import urllib.error
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from python_http_client.exceptions import HTTPError
@@ -71,6 +71,8 @@ class _Chunk:
 class SendGridEmail:
     kind: ClassVar[str] = "email"
     provider: ClassVar[str] = PROVIDER
+    # the Email Activity feed shows an accepted mail only after a delay (minutes, undocumented)
+    reconcile_settle: ClassVar[timedelta] = timedelta(minutes=10)
 
     def __init__(
         self,

@@ -102,6 +102,8 @@ class TwilioSMS:
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.concurrency = max(1, concurrency)
+        # after this long a message Twilio does not list was never created (the POST is synchronous)
+        self.reconcile_settle = timedelta(seconds=timeout + 60)
         self._sleep = sleep
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None

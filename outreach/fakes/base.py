@@ -54,6 +54,7 @@ class FaultPlan:
     reject: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     only_sends: bool = True  # faults only on the send endpoint, not on listings
+    latency: float = 0.0  # seconds added to every answer to a send (a slower provider)
 
     def __post_init__(self) -> None:
         unknown = [k for k in [*self.kinds, *self.script] if k not in ALL_KINDS]
@@ -307,8 +308,9 @@ class _Handler(BaseHTTPRequestHandler):
         if response.action == "reset":
             self._reset()
             return
-        if response.delay:
-            time.sleep(response.delay)
+        delay = response.delay + (provider.plan.latency if request.method == "POST" else 0.0)
+        if delay:
+            time.sleep(delay)
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
