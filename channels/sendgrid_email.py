@@ -168,30 +168,25 @@ class SendGridEmail:
     def chunks(self, messages: Sequence[OutboundMessage]) -> Iterator[_Chunk]:
         """Requests of at most ``chunk_size`` personalizations, no address twice in one request,
         oversized mails alone, text-only and text+HTML mails apart (content is per request)."""
-        open_chunks: dict[bool, list[list[OutboundMessage]]] = {False: [], True: []}
+        # open requests per content shape, each with the addresses it already holds
+        open_chunks: dict[bool, list[tuple[list[OutboundMessage], set[str]]]] = {False: [], True: []}
         for message in messages:
             if _substitution_size(message) > SUBSTITUTION_LIMIT:
                 yield _Chunk([message], inline=True)
                 continue
             address = message.to.strip().lower()
             groups = open_chunks[bool(message.html)]
-            target = next(
-                (
-                    g
-                    for g in groups
-                    if len(g) < self.chunk_size and all(m.to.strip().lower() != address for m in g)
-                ),
-                None,
-            )
+            target = next((g for g in groups if address not in g[1]), None)
             if target is None:
-                target = []
+                target = ([], set())
                 groups.append(target)
-            target.append(message)
-            if len(target) == self.chunk_size:
+            target[0].append(message)
+            target[1].add(address)
+            if len(target[0]) == self.chunk_size:
                 groups.remove(target)
-                yield _Chunk(target, inline=False)
+                yield _Chunk(target[0], inline=False)
         for groups in open_chunks.values():
-            for group in groups:
+            for group, _ in groups:
                 yield _Chunk(group, inline=False)
 
     def payload(self, chunk: _Chunk) -> dict[str, Any]:
