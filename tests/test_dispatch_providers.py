@@ -278,3 +278,43 @@ def test_an_opt_out_recorded_during_dispatch_stops_every_message_not_yet_sent(en
     assert all(m.status == "sent" for c, m in rows.items() if c not in stopped)
     sent_numbers = set(twilio_server.sent_to())
     assert not {mobile(int(c[1:])) for c in stopped} & sent_numbers
+
+
+def test_wrong_credentials_send_nothing_and_give_every_message_back(engine, twilio_server):
+    plan_day(engine, "sms", 6)
+    channel = channel_for("sms", twilio_server.url)
+    channel._auth_token = "wrong"
+    report = dispatcher(engine, channel).send_ids(sorted(m.id for m in ledger(engine).values()))
+    channel.close()
+    assert (report.sent, report.failed, report.unknown, report.requeued) == (0, 0, 0, 6)
+    assert {m.status for m in ledger(engine).values()} == {"planned"}
+    assert twilio_server.messages == {}
+
+
+def test_declared_entry_points_build_the_adapters_from_the_environment(monkeypatch):
+    """What load_channel('sms', 'twilio', outbox_dir=...) does once the package is installed."""
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][
+        "outreach.channels"
+    ]
+    env = {
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": "t",
+        "OUTREACH_TWILIO_FROM": "+3197010000001",
+        "SENDGRID_API_KEY": "SG.x",
+        "OUTREACH_EMAIL_FROM": "aanbod@bank.example",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name, kind in (("twilio-sms", "sms"), ("sendgrid-email", "email")):
+        factory = EntryPoint(name, declared[name], "outreach.channels").load()
+        adapter = factory(outbox_dir="outbox")
+        assert adapter.kind == kind
+        adapter.close()
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN")
+    from channels.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="TWILIO_AUTH_TOKEN"):
+        EntryPoint("twilio-sms", declared["twilio-sms"], "outreach.channels").load()(outbox_dir="outbox")
