@@ -15,6 +15,7 @@ app = typer.Typer(
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.fakes  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 
 
