@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=10_000)
     max_workers: int = Field(4, ge=1, le=64)
     public_url: str = "http://127.0.0.1:8000"
+    # messages held (quiet hours, weekends) stay due for this many days after their plan date
+    carry_days: int = Field(5, ge=0, le=31)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

@@ -11,11 +11,15 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
-from outreach.cli import consent  # noqa: E402,F401,I001
-from outreach.cli import core  # noqa: E402,F401
-from outreach.cli import explain  # noqa: E402,F401
-from outreach.cli import preview  # noqa: E402,F401
+# Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.calls  # noqa: E402,F401
+import outreach.cli.consent  # noqa: E402,F401
+import outreach.cli.core  # noqa: E402,F401
+import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.explain  # noqa: E402,F401
+import outreach.cli.fakes  # noqa: E402,F401
+import outreach.cli.preview  # noqa: E402,F401
+import outreach.cli.run  # noqa: E402,F401
 
 
 def main() -> None:
