@@ -166,6 +166,8 @@ def one(backend: str, size: int, impl: str, data_dir: Path, out: Path) -> dict:
         loaded = time.perf_counter()
         decisions = decide_naive(inputs)
     done = time.perf_counter()
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     decisions.write_parquet(out)
     engine.dispose()
     counts = {k: int(v) for k, v in decisions.group_by("outcome").len().iter_rows()}
@@ -176,6 +178,7 @@ def one(backend: str, size: int, impl: str, data_dir: Path, out: Path) -> dict:
         "load_s": round(loaded - started, 2),
         "decide_s": round(done - loaded, 2),
         "total_s": round(done - started, 2),
+        "cpu_s": round(cpu, 2),  # CPU seconds of the process and its readers, imports included
         "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "child_peak_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
         "outcomes": counts,
@@ -261,7 +264,7 @@ def report(results: list[dict], agreement: dict, command: str, loads: tuple, out
         base = mine[0]
         growth = ", ".join(
             f"{r['size']:,}: {r['total_s']} s "
-            f"(×{r['total_s'] / base['total_s']:.1f} for ×{r['size'] / base['size']:.0f} candidates)"
+            f"(×{r['total_s'] / base['total_s']:.1f} for ×{r['size'] / base['size']:.1f} candidates)"
             for r in mine
         )
         lines.append(f"- {backend}: {growth}")

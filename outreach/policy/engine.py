@@ -141,6 +141,7 @@ def _offers_frame(inputs: DayInputs) -> pl.DataFrame:
                 "cooldown_days": o.cooldown_days if o.cooldown_days is not None else policy.cooldown_days,
                 "channels": list(o.channels),
                 "offer_basis": o.legal_basis,
+                "code_order": sorted(x.code for x in inputs.offers.offers).index(o.code),
             }
             for o in inputs.offers.offers
         ],
@@ -153,6 +154,7 @@ def _offers_frame(inputs: DayInputs) -> pl.DataFrame:
             "cooldown_days": pl.Int64,
             "channels": pl.List(pl.Utf8),
             "offer_basis": pl.Utf8,
+            "code_order": pl.Int32,  # the offer code's place in sort order: a cheap tie-breaker
         },
     )
 
@@ -468,7 +470,8 @@ def evaluate(inputs: DayInputs, *, full: bool = False) -> pl.DataFrame:
     lf = lf.with_columns(reason=reason, rank_value=pl.col("priority") * pl.col("score"))
     if not full:
         allowed = [f"a_{j}" for j in range(MAX_CHANNELS)]
-        keep = ["candidate_id", "customer_id", "offer_code", "reason", "rank_value", *allowed, "timezone"]
+        keep = ["candidate_id", "customer_id", "offer_code", "code_order", "reason", "rank_value", *allowed]
+        keep.append("timezone")
         lf = lf.select(*keep, "offer_basis")
     frame = lf.collect()
     day = _day_level(frame.filter(pl.col("reason").is_null()), inputs)
@@ -539,7 +542,7 @@ def _arbitrate(live: pl.DataFrame) -> pl.DataFrame:
     """At most one offer per customer per day: highest priority × score, ties by offer code then id."""
     return (
         live.lazy()
-        .sort(["rank_value", "offer_code", "candidate_id"], descending=[True, False, False])
+        .sort(["rank_value", "code_order", "candidate_id"], descending=[True, False, False])
         .with_columns(f_arbitration=~pl.col("customer_id").is_first_distinct())
         .collect()
     )

@@ -264,7 +264,9 @@ def _day_facts(rule_code: str, row: dict, offers: OffersFile, ranking: list[dict
             return (
                 f"{full.replace(',', ', ')} full with better-ranked candidates; fell back to {row['channel']}"
             )
-        return f"{row['channel'] or 'the channel'} had room (daily capacities: {caps or 'none'})"
+        if row["channel"] not in policy.capacity:
+            return f"{row['channel']} has no daily capacity limit"
+        return f"{row['channel']} had room (daily capacities: {caps})"
     if rule_code.startswith("invalid_timezone"):
         channel = row.get("channel")
         window = policy.quiet_hours.get(channel) if channel else None

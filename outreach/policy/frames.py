@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -102,48 +103,86 @@ def _conform(frame: pl.DataFrame, schema: Mapping[str, pl.DataType], what: str) 
     return typed
 
 
-def _sqlite_child(path: str, queries: dict[str, str]) -> dict[str, pl.DataFrame]:
+def _sqlite_children(path: str, lanes: list[dict[str, str]]) -> dict[str, pl.DataFrame]:
+    """One reader process per lane, running side by side (each lane is its own snapshot)."""
     with tempfile.TemporaryDirectory(prefix="outreach-read-") as out:
-        job = json.dumps({"db": path, "out": out, "queries": queries})
-        done = subprocess.run(
-            [sys.executable, "-m", "outreach.sqlite_arrow"],
-            input=job,
-            text=True,
-            capture_output=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"SQLite reader failed: {done.stderr.strip()[-2000:]}")
-        return {name: pl.read_ipc(Path(out) / f"{name}.arrow") for name in queries}
+        procs = []
+        for lane in lanes:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "outreach.sqlite_arrow"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            procs.append(proc)
+            proc.stdin.write(json.dumps({"db": path, "out": out, "queries": lane}))
+            proc.stdin.close()
+        failures = []
+        for proc in procs:
+            stderr = proc.stderr.read()
+            proc.stdout.read()
+            if proc.wait() != 0:
+                failures.append(stderr.strip()[-2000:])
+        if failures:
+            raise RuntimeError(f"SQLite reader failed: {failures[0]}")
+        return {name: pl.read_ipc(Path(out) / f"{name}.arrow") for lane in lanes for name in lane}
 
 
-def _adbc_many(driver: str, uri: str, queries: dict[str, str]) -> dict[str, pl.DataFrame]:
-    if driver == "sqlite":
-        if importlib.util.find_spec("adbc_driver_sqlite") is None:
-            raise ImportError("adbc_driver_sqlite")
-        return _sqlite_child(uri, queries)
-    import adbc_driver_postgresql.dbapi as dbapi
-
+def _pg_lane(dbapi, uri: str, lane: dict[str, str], snapshot: str | None) -> dict[str, pl.DataFrame]:
     with dbapi.connect(uri) as conn, conn.cursor() as cur:
-        # one snapshot for every query (the driver has opened a transaction)
         cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if snapshot:
+            cur.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
         frames = {}
-        for name, sql in queries.items():
+        for name, sql in lane.items():
             cur.execute(sql)
             frames[name] = pl.DataFrame(cur.fetch_arrow())
         conn.rollback()
         return frames
 
 
+def _adbc_many(driver: str, uri: str, lanes: list[dict[str, str]]) -> dict[str, pl.DataFrame]:
+    if driver == "sqlite":
+        if importlib.util.find_spec("adbc_driver_sqlite") is None:
+            raise ImportError("adbc_driver_sqlite")
+        return _sqlite_children(uri, lanes)
+    import adbc_driver_postgresql.dbapi as dbapi
+
+    # the lanes run on parallel connections that share one exported snapshot
+    with dbapi.connect(uri) as conn, conn.cursor() as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cur.execute("SELECT pg_export_snapshot() AS snapshot")
+        snapshot = pl.DataFrame(cur.fetch_arrow())["snapshot"][0]
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            parts = list(pool.map(lambda lane: _pg_lane(dbapi, uri, lane, snapshot), lanes))
+        conn.rollback()
+    return {name: frame for part in parts for name, frame in part.items()}
+
+
 def read_frames(
-    engine: Engine, queries: dict[str, tuple[str, Mapping[str, pl.DataType]]], *, use_adbc: bool = True
+    engine: Engine,
+    queries: dict[str, tuple[str, Mapping[str, pl.DataType]]],
+    *,
+    use_adbc: bool = True,
+    lanes: list[list[str]] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """Several queries at once (one snapshot where the driver allows), each as a typed frame."""
+    """Several queries at once, each as a typed frame.
+
+    With the Arrow readers, ``lanes`` (lists of query names) run side by side: on PostgreSQL on
+    parallel connections sharing one exported snapshot, on SQLite in parallel reader processes.
+    """
     target = adbc_uri(engine) if use_adbc else None
     raw = None
     if target is not None:
+        sql = {name: text for name, (text, _) in queries.items()}
+        grouped = [{n: sql[n] for n in lane if n in sql} for lane in (lanes or [list(sql)])]
+        grouped = [lane for lane in grouped if lane]
+        missing = set(sql) - {n for lane in grouped for n in lane}
+        if missing:
+            grouped.append({n: sql[n] for n in sorted(missing)})
         try:
-            raw = _adbc_many(*target, {name: sql for name, (sql, _) in queries.items()})
+            raw = _adbc_many(*target, grouped)
         except ImportError:
             log.warning("ADBC driver for %s not installed; reading through the DBAPI cursor", target[0])
     if raw is None:

@@ -26,6 +26,11 @@ from outreach.policy.frames import read_frames
 
 NOT_INTERESTED = ("replied", "not_interested")  # (event_type, description) in delivery_events
 NOT_CONTACTS = ("cancelled", "failed", "expired")
+# two reading lanes of about equal weight (the big tables are candidates, customers, messages)
+LANES = [
+    ["messages", "consent_events", "suppressions", "delivery_events"],
+    ["candidates", "customers", "holdings"],
+]
 ARROW_FROM = 20_000  # candidates from which the Arrow readers pay off on SQLite
 LOOKUP_SHARE = 4  # below 1 candidate customer in 4 customers, filter in SQL instead of scanning
 
@@ -167,7 +172,7 @@ def load_inputs(
             ANSWERS,
         ),
     }
-    frames = read_frames(engine, queries, use_adbc=use_adbc)
+    frames = read_frames(engine, queries, use_adbc=use_adbc, lanes=LANES)
     candidates, customers, consent = frames["candidates"], frames["customers"], frames["consent_events"]
     suppressions, holdings, contacts = frames["suppressions"], frames["holdings"], frames["messages"]
     answers = frames["delivery_events"]
