@@ -4,7 +4,7 @@ Why a child process: the ADBC SQLite driver brings its own copy of the SQLite li
 of SQLite in one process do not see each other's locks or WAL state (the SQLite docs warn about
 exactly this), and in a test it read a stale snapshot while the app's own pysqlite connections
 were open. In a separate process it is an ordinary second reader of the database file.
-All queries run in one read transaction, so the frames come from one consistent snapshot.
+The queries of one call run in one read transaction (one snapshot).
 
 Usage: the parent writes ``{"db": path, "out": dir, "queries": {name: sql}}`` as JSON on stdin;
 the child writes ``<dir>/<name>.arrow`` per query and exits 0.
