@@ -235,7 +235,8 @@ def report(results: list[dict], agreement: dict, command: str, loads: tuple, out
         "- engine: the fastest of `--repeat` runs; naive: one run.",
         "- engine = `load_inputs` (Arrow readers, two lanes in parallel: ADBC libpq in-process on "
         "PostgreSQL, ADBC SQLite in child processes) + `decide` (Polars); naive = the same SQL through "
-        "SQLAlchemy row objects + `decide_naive` (a Python loop per candidate, same rules, used as the test oracle).",
+        "SQLAlchemy row objects + `decide_naive` (a Python loop per candidate, same rules, used as the "
+        "test oracle).",
         "- peak memory: the measuring process's max RSS / the largest reader child's (SQLite); the "
         "readers exit before the engine runs. cpu s: CPU time of the process and its readers.",
         "",
