@@ -232,7 +232,8 @@ def report(results: list[dict], agreement: dict, command: str, loads: tuple, out
         f"- load average (1 min) before / after: {loads[0]:.2f} / {loads[1]:.2f} "
         "(other work on the machine slows every figure; compare within one run)",
         f"- polars {pl.__version__}; command: `{command}`",
-        "- engine: the fastest of `--repeat` runs; naive: one run.",
+        "- engine: the fastest of `--repeat` runs; naive: one run (so its wall time suffers most from "
+        "other work on the machine: the CPU-time ratio is the steadier comparison).",
         "- engine = `load_inputs` (Arrow readers, two lanes in parallel: ADBC libpq in-process on "
         "PostgreSQL, ADBC SQLite in child processes) + `decide` (Polars); naive = the same SQL through "
         "SQLAlchemy row objects + `decide_naive` (a Python loop per candidate, same rules, used as the "
@@ -242,17 +243,19 @@ def report(results: list[dict], agreement: dict, command: str, loads: tuple, out
         "",
         "| backend | candidates | engine load s | engine decide s | engine total s | engine cpu s "
         "| peak MB (proc / reader) "
-        "| naive load s | naive decide s | naive total s | naive ÷ engine | same decisions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| naive load s | naive decide s | naive total s | naive cpu s | naive ÷ engine (wall / cpu) "
+        "| same decisions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     by = {(r["backend"], r["size"], r["impl"]): r for r in results}
     for backend, size in sorted({(r["backend"], r["size"]) for r in results}):
         e = by[(backend, size, "engine")]
         n = by.get((backend, size, "naive"))
         naive_cols = (
-            f"{n['load_s']} | {n['decide_s']} | {n['total_s']} | {n['total_s'] / e['total_s']:.1f}×"
+            f"{n['load_s']} | {n['decide_s']} | {n['total_s']} | {n['cpu_s']} | "
+            f"{n['total_s'] / e['total_s']:.1f}× / {n['cpu_s'] / e['cpu_s']:.1f}×"
             if n
-            else "- | - | - | -"
+            else "- | - | - | - | -"
         )
         same = {True: "yes", False: "NO", None: "-"}[agreement.get((backend, size))]
         lines.append(
