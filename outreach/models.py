@@ -212,3 +212,7 @@ class ImportRejection(Base):
     column_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# The campaigns' state tables live with the campaigns package; importing the module registers them.
+import outreach.campaigns.tables  # noqa: E402,F401
