@@ -214,5 +214,6 @@ class ImportRejection(Base):
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
-# The campaigns' state tables live with the campaigns package; importing the module registers them.
-import outreach.campaigns.tables  # noqa: E402,F401
+# Tables of self-contained areas live in their own modules; importing them here registers them.
+from outreach.calls import models as _call_models  # noqa: E402,F401
+from outreach.campaigns import tables as _campaign_tables  # noqa: E402,F401

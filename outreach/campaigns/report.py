@@ -21,7 +21,7 @@ from datetime import date, timedelta
 
 import polars as pl
 from jinja2 import Environment
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, and_, or_, select
 
 from outreach.campaigns import state
 from outreach.campaigns.assignment import CONTROL, TREATMENT
@@ -32,7 +32,7 @@ from outreach.db import session_scope
 from outreach.models import Decision, DeliveryEventRecord, Holding, Message
 
 CONTACTED = ("sent", "delivered", "undelivered", "bounced")
-RESPONSE_EVENTS = ("clicked", "replied", "interested")  # email click, SMS reply, call outcome
+RESPONSE_EVENTS = ("clicked", "replied")  # email click, SMS reply; and a call answered "interested"
 CONFIDENCE = 0.95
 
 
@@ -311,23 +311,31 @@ def _assignments(engine: Engine, name: str) -> pl.DataFrame:
             .outerjoin(Message, Message.decision_id == Decision.id)
             .where(CampaignAssignment.campaign == name)
         ).all()
-        responded = set(
-            session.scalars(
-                select(DeliveryEventRecord.message_id)
-                .join(Message, Message.id == DeliveryEventRecord.message_id)
-                .join(Decision, Decision.id == Message.decision_id)
-                .join(CampaignAssignment, CampaignAssignment.candidate_id == Decision.candidate_id)
-                .where(
-                    CampaignAssignment.campaign == name,
+        events = session.execute(
+            select(DeliveryEventRecord.message_id, DeliveryEventRecord.event_type, DeliveryEventRecord.raw)
+            .join(Message, Message.id == DeliveryEventRecord.message_id)
+            .join(Decision, Decision.id == Message.decision_id)
+            .join(CampaignAssignment, CampaignAssignment.candidate_id == Decision.candidate_id)
+            .where(
+                CampaignAssignment.campaign == name,
+                or_(
                     DeliveryEventRecord.event_type.in_(RESPONSE_EVENTS),
-                )
-                .distinct()
+                    and_(
+                        DeliveryEventRecord.channel == "call", DeliveryEventRecord.event_type == "delivered"
+                    ),
+                ),
             )
-        )
+        ).all()
+    responded = {mid for mid, kind, raw in events if kind in RESPONSE_EVENTS or _interested(raw)}
     frame = pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
     return frame.with_columns(
         responded=pl.col("message_id").is_in(pl.Series(sorted(responded), dtype=pl.Int64).implode())
     )
+
+
+def _interested(raw: object) -> bool:
+    """The call centre records an answered call as ``delivered`` with the agent's outcome in raw."""
+    return isinstance(raw, dict) and raw.get("outcome") == "interested"
 
 
 def _conversions(engine: Engine, name: str, products: dict[str, str]) -> pl.DataFrame:

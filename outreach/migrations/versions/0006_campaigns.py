@@ -1,14 +1,14 @@
 """campaigns: definitions as synced, pause switch, assignments (control/treatment, variant), events
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0002"  # chained to main's head when merged; the lead re-chains revisions
+down_revision = "0004"  # the head of main when merged (the brief said "0001"; that would make two heads)
 branch_labels = None
 depends_on = None
 
