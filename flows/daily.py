@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from channels import KINDS, load_channel
 from outreach.batches import due_batches
+from outreach.campaigns.funnel import campaign_funnels
+from outreach.campaigns.report import build_report
 from outreach.config import get_settings, load_offers
 from outreach.db import engine_for
 from outreach.dispatch import Dispatcher, DispatchReport
@@ -92,6 +94,26 @@ def funnel_task(run_date: date) -> list[dict]:
     return rows
 
 
+@task(name="campaigns", persist_result=False)
+def campaigns_task(run_date: date) -> dict:
+    """Per campaign that ran today: its funnel (table) and its results so far (Markdown) as artifacts."""
+    engine = _engine()
+    offers = load_offers(get_settings().offers_file)
+    ran = {}
+    for name, rows in campaign_funnels(engine, run_date).items():
+        create_table_artifact(
+            table=rows, key=f"campaign-{name}-funnel", description=f"Campaign {name} on {run_date} (counts)"
+        )
+        report = build_report(engine, name, offers, as_of=run_date)
+        create_markdown_artifact(
+            markdown=report.to_markdown(),
+            key=f"campaign-{name}",
+            description=f"Campaign {name}: results so far",
+        )
+        ran[name] = sum(int(r["count"]) for r in rows if r["section"] == "funnel")
+    return ran
+
+
 def _workers() -> int:
     return get_settings().max_workers
 
@@ -109,6 +131,8 @@ def daily_outreach(run_date: str | None = None, candidates_file: str | None = No
     settings = get_settings()
     loaded = load_candidates_task(day, candidates_file)
     logger.info("candidates: %s", loaded)
+    for problem in loaded.get("campaigns", {}).get("invalid", []):
+        logger.error("campaign file left out: %s", problem)
     plan = decide_task(day)
     logger.info("plan: %s", plan)
     total = DispatchReport()
@@ -128,5 +152,14 @@ def daily_outreach(run_date: str | None = None, candidates_file: str | None = No
         total.requeued,
         total.cancelled,
     )
+    if total.held_paused:
+        logger.warning("%d messages held back: their campaign is paused", total.held_paused)
     funnel_task(day)
-    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": vars(total)}
+    campaigns = campaigns_task(day)
+    return {
+        "run_date": day.isoformat(),
+        "candidates": loaded,
+        "plan": plan,
+        "dispatch": vars(total),
+        "campaigns": campaigns,
+    }

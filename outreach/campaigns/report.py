@@ -86,7 +86,8 @@ class CampaignReport:
     as_of: date
     attribution_days: int
     rows: list[Row]
-    daily: pl.DataFrame  # day, arm, entered, converted_cumulative, rate (cumulative conversion rate)
+    daily: pl.DataFrame  # day, arm, entered (so far), converted (so far), share (of the whole arm)
+    curve: pl.DataFrame  # days since entering, arm, share converted within that many days
     held_back: int = 0  # messages a pause kept from batches (sum of held_back events)
     notes: list[str] = field(default_factory=list)
 
@@ -143,39 +144,50 @@ class CampaignReport:
         return row.rate if row else None
 
     def chart_png(self) -> bytes:
-        """Cumulative conversion rate over time, treated vs control (matplotlib, PNG bytes)."""
+        """Conversions over time, treated vs control (matplotlib, PNG bytes): by calendar day, and by
+        days since entering the campaign (where the two arms line up exactly)."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(8, 4.2), dpi=110)
+        fig, (by_day, by_age) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, width_ratios=(3, 2))
         styles = {TREATMENT: ("#1f6feb", "treated"), CONTROL: ("#8c959f", "control")}
         for arm_name, (colour, label) in styles.items():
             part = self.daily.filter(pl.col("arm") == arm_name).sort("day")
-            if part.is_empty():
-                continue
-            n = part["entered"][-1]
-            ax.step(
-                part["day"].to_list(),
-                (part["rate"] * 100).to_list(),
-                where="post",
-                color=colour,
-                linewidth=2,
-                label=f"{label} (n={n:,})",
-            )
-        ax.set_title(f"{self.campaign.name}: cumulative conversion rate, treated vs control")
-        ax.set_ylabel(f"converted within {self.attribution_days} days (%)")
-        ax.axvspan(
-            self.campaign.window.start,
-            self.campaign.window.end,
-            color="#fff3b0",
-            alpha=0.5,
-            label="campaign window",
-        )
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper left")
-        fig.autofmt_xdate()
+            if not part.is_empty():
+                by_day.step(
+                    part["day"].to_list(),
+                    (part["share"] * 100).to_list(),
+                    where="post",
+                    color=colour,
+                    linewidth=2,
+                    label=f"{label} (n={part['entered'][-1]:,})",
+                )
+            curve = self.curve.filter(pl.col("arm") == arm_name).sort("days")
+            if not curve.is_empty():
+                by_age.step(
+                    curve["days"].to_list(),
+                    (curve["share"] * 100).to_list(),
+                    where="post",
+                    color=colour,
+                    linewidth=2,
+                    label=label,
+                )
+        window = self.campaign.window
+        by_day.axvspan(window.start, window.end, color="#fff3b0", alpha=0.6, label="campaign window")
+        by_day.set_title("converted by date (% of everyone who entered)", fontsize=10)
+        by_day.set_ylabel("converted (%)")
+        by_day.legend(loc="upper left", fontsize=9)
+        by_day.tick_params(axis="x", labelrotation=30)
+        by_age.set_title("converted by days since entering (%)", fontsize=10)
+        by_age.set_xlabel(f"days since entering (attribution window {self.attribution_days} days)")
+        by_age.set_xlim(0, self.attribution_days)
+        by_age.legend(loc="upper left", fontsize=9)
+        for ax in (by_day, by_age):
+            ax.grid(alpha=0.3)
+            ax.set_ylim(bottom=0)
+        fig.suptitle(f"{self.campaign.name}: conversions, treated vs control", fontsize=12)
         fig.tight_layout()
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", metadata={"Software": None})
@@ -220,7 +232,8 @@ class CampaignReport:
             "",
             "Everyone who entered counts in their arm, reached or not (intention to treat). Uplift: "
             "treated minus control conversion rate, 95% Newcombe interval (statsmodels). Per-channel rows "
-            "compare with the control customers who would have had that channel.",
+            "compare with the control customers who would have had that channel. Delivered: confirmed by the "
+            "provider (letters and calls have no delivery receipt).",
         ]
         return "\n".join(lines) + "\n"
 
@@ -274,7 +287,8 @@ td.n{text-align:right}th{background:#f6f8fa}.lead{font-weight:600;margin:1rem 0}
 {% for note in report.notes %}<p><em>{{ note }}</em></p>{% endfor %}
 <p>Everyone who entered counts in their arm, reached or not (intention to treat). Uplift: treated minus
 control conversion rate, 95% Newcombe interval (statsmodels). Per-channel rows compare with the control
-customers who would have had that channel.</p>
+customers who would have had that channel. Delivered: confirmed by the provider (letters and calls
+have no delivery receipt).</p>
 </body></html>
 """
 )
@@ -414,6 +428,7 @@ def build_report(
         attribution_days=days,
         rows=rows,
         daily=_daily(frame, as_of),
+        curve=_curve(frame, days),
         held_back=held_back,
     )
     last_entry = frame["assigned_on"].max() if frame.height else None
@@ -459,20 +474,13 @@ def _rows(frame: pl.DataFrame) -> list[Row]:
 
 
 def _daily(frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
-    """Per arm and day: how many had entered by then and the cumulative share converted by then."""
+    """Per arm and calendar day: conversions so far as a share of the whole arm (so the line ends at
+    the arm's conversion rate), and how many had entered by then."""
+    schema = {"day": pl.Date, "arm": pl.Utf8, "entered": pl.Int64, "converted": pl.Int64, "share": pl.Float64}
     if frame.is_empty():
-        return pl.DataFrame(
-            schema={
-                "day": pl.Date,
-                "arm": pl.Utf8,
-                "entered": pl.Int64,
-                "converted": pl.Int64,
-                "rate": pl.Float64,
-            }
-        )
+        return pl.DataFrame(schema=schema)
     start = frame["assigned_on"].min()
-    end = max(as_of, start)
-    days = pl.DataFrame({"day": pl.date_range(start, end, "1d", eager=True)})
+    days = pl.DataFrame({"day": pl.date_range(start, max(as_of, start), "1d", eager=True)})
     out = []
     for arm_name in (TREATMENT, CONTROL):
         part = frame.filter(pl.col("arm") == arm_name)
@@ -485,17 +493,42 @@ def _daily(frame: pl.DataFrame, as_of: date) -> pl.DataFrame:
             .join(converted, on="day", how="left")
             .fill_null(0)
             .sort("day")
-            .with_columns(
-                entered=pl.col("n").cum_sum(), converted=pl.col("c").cum_sum(), arm=pl.lit(arm_name)
-            )
         )
         out.append(
             daily.select(
                 "day",
-                "arm",
-                pl.col("entered").cast(pl.Int64),
-                pl.col("converted").cast(pl.Int64),
-                (pl.col("converted") / pl.col("entered").cast(pl.Float64)).fill_nan(0.0).alias("rate"),
+                pl.lit(arm_name).alias("arm"),
+                pl.col("n").cum_sum().cast(pl.Int64).alias("entered"),
+                pl.col("c").cum_sum().cast(pl.Int64).alias("converted"),
+                (pl.col("c").cum_sum() / part.height).alias("share"),
             )
         )
-    return pl.concat(out)
+    return pl.concat(out).cast(schema)
+
+
+def _curve(frame: pl.DataFrame, days: int) -> pl.DataFrame:
+    """Per arm: the share converted within d days of entering, d = 0 .. the attribution window."""
+    schema = {"days": pl.Int64, "arm": pl.Utf8, "share": pl.Float64}
+    out = []
+    for arm_name in (TREATMENT, CONTROL):
+        part = frame.filter(pl.col("arm") == arm_name)
+        if part.is_empty():
+            continue
+        after = (
+            part.filter(pl.col("converted"))
+            .select((pl.col("opened_at") - pl.col("assigned_on")).dt.total_days().alias("days"))
+            .group_by("days")
+            .len(name="c")
+        )
+        curve = (
+            pl.DataFrame({"days": list(range(days + 1))}, schema={"days": pl.Int64})
+            .join(after, on="days", how="left")
+            .fill_null(0)
+            .sort("days")
+        )
+        out.append(
+            curve.select(
+                "days", pl.lit(arm_name).alias("arm"), (pl.col("c").cum_sum() / part.height).alias("share")
+            )
+        )
+    return pl.concat(out).cast(schema) if out else pl.DataFrame(schema=schema)

@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("candidate_id", name=op.f("uq_campaign_assignments_candidate_id")),
     )
     with op.batch_alter_table("campaign_assignments", schema=None) as batch_op:
-        batch_op.create_index("ix_campaign_assignments_campaign_day", ["campaign", "assigned_on"], unique=False)
+        batch_op.create_index(
+            "ix_campaign_assignments_campaign_day", ["campaign", "assigned_on"], unique=False
+        )
     op.create_table(
         "campaign_events",
         sa.Column("id", BigId, nullable=False),
