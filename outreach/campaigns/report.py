@@ -182,7 +182,7 @@ class CampaignReport:
         by_day.tick_params(axis="x", labelrotation=30)
         by_age.set_title("converted by days since entering (%)", fontsize=10)
         by_age.set_xlabel(f"days since entering (attribution window {self.attribution_days} days)")
-        by_age.set_xlim(0, self.attribution_days)
+        by_age.set_xlim(0, self.attribution_days + 0.5)  # the last day's step shows
         by_age.legend(loc="upper left", fontsize=9)
         for ax in (by_day, by_age):
             ax.grid(alpha=0.3)

@@ -227,7 +227,8 @@ def _enter(
     timezone = dict(inputs.customers.select("customer_id", "timezone").iter_rows())
     default_zone = inputs.offers.policy.default_timezone
     quiet = inputs.offers.policy.quiet_hours
-    releases: dict[tuple[str, str], str | None] = {}
+    releases: dict[tuple[str, str], str | None] = {}  # one computation per (time zone, channel)
+    windows: dict[str, QuietHours | None] = {}
 
     queue = sorted(
         rows.iter_rows(named=True), key=lambda r: (budget_order(name, r["customer_id"]), r["candidate_id"])
@@ -263,7 +264,9 @@ def _enter(
         entry.update(variant=chosen, channel=channel, template=campaign.variant_template(chosen, channel))
         outcome, reason = row["outcome"], row["reason"]
         release = _release_of(row["detail"]) if outcome == "held" else None
-        window = _send_window(campaign, channel, quiet)
+        if channel not in windows:
+            windows[channel] = _send_window(campaign, channel, quiet)
+        window = windows[channel]
         if window is not None:
             zone = timezone.get(customer_id) or default_zone
             key = (zone, channel)
@@ -305,6 +308,9 @@ def _release_of(detail: str | None) -> str | None:
 def _record(engine: Engine, entries: list[dict]) -> None:
     if not entries:
         return
+    table = (
+        CampaignAssignment.__table__
+    )  # Core executemany: the ORM would split rows whose None columns differ
     with session_scope(engine) as session:
         for start in range(0, len(entries), 5000):
-            session.execute(insert(CampaignAssignment), entries[start : start + 5000])
+            session.execute(insert(table), entries[start : start + 5000])

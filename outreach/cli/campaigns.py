@@ -186,7 +186,13 @@ def show(
         (
             "variants",
             ", ".join(
-                f"{v.name} {v.percent:g}%" + (f" ({v.templates})" if v.templates else "") for v in c.variants
+                f"{v.name} {v.percent:g}%"
+                + (
+                    " (" + ", ".join(f"{ch}: {t}" for ch, t in v.templates.items()) + ")"
+                    if v.templates
+                    else ""
+                )
+                for v in c.variants
             ),
         ),
         ("holdout", f"{c.holdout_percent:g}%"),
