@@ -13,6 +13,7 @@ app = typer.Typer(
 
 # Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
 from outreach.cli import core  # noqa: E402,F401
+from outreach.cli import templates as _templates  # noqa: E402,F401
 
 
 def main() -> None:
