@@ -15,6 +15,7 @@ import argparse
 import os
 import platform
 import random
+import resource
 import shutil
 import tempfile
 import time
@@ -96,16 +97,27 @@ def _send(chunk: list[OutboundMessage]) -> int:
     return len(outcome.results)
 
 
-def run(messages: list[OutboundMessage], processes: int, outbox: Path) -> float:
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children: unaffected by other load on the box."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run(messages: list[OutboundMessage], processes: int, outbox: Path) -> tuple[float, float]:
+    """Wall-clock and CPU seconds to write every letter."""
     chunks = [messages[i : i + CHUNK] for i in range(0, len(messages), CHUNK)]
+    cpu = _cpu_seconds()
     start = time.perf_counter()
     if processes == 1:
         _init(str(outbox))
         done = sum(_send(chunk) for chunk in chunks)
     else:
-        with get_context("fork").Pool(processes, initializer=_init, initargs=(str(outbox),)) as pool:
-            done = sum(pool.imap_unordered(_send, chunks))
+        pool = get_context("fork").Pool(processes, initializer=_init, initargs=(str(outbox),))
+        done = sum(pool.imap_unordered(_send, chunks))
+        pool.close()
+        pool.join()
     elapsed = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu
     folder = outbox / RUN_DATE.isoformat() / "letter"
     written = len(list(folder.glob("*.pdf")))
     indexed = sum(1 for _ in (folder / INDEX_NAME).open()) - 1
@@ -113,7 +125,7 @@ def run(messages: list[OutboundMessage], processes: int, outbox: Path) -> float:
         raise RuntimeError(
             f"expected {len(messages)} letters, got {done} sent, {written} files, {indexed} indexed"
         )
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -133,13 +145,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-letters-"))
     try:
         for processes in (1, args.processes):
+            load = os.getloadavg()[0]
             outbox = work / f"p{processes}"
-            elapsed = run(messages, processes, outbox)
+            elapsed, cpu = run(messages, processes, outbox)
             folder = outbox / RUN_DATE.isoformat() / "letter"
             size = sum(p.stat().st_size for p in folder.glob("*.pdf")) / len(messages)
             print(
                 f"{processes} process(es): {len(messages)} letters in {elapsed:.1f} s = "
-                f"{len(messages) / elapsed:,.0f} letters/s (average PDF {size / 1024:.0f} KiB)"
+                f"{len(messages) / elapsed:,.0f} letters/s; "
+                f"{cpu / len(messages) * 1000:.2f} ms CPU per letter; "
+                f"average PDF {size / 1024:.0f} KiB; load average before {load:.1f}"
             )
         start = time.perf_counter()
         batches = build_print_batches(outbox, RUN_DATE, args.batch_size)

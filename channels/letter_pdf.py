@@ -47,7 +47,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader, simpleSplit
 from reportlab.pdfbase import pdfdoc, pdfmetrics
-from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, TTFontFace
+from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, TTFontFace, makeToUnicodeCMap
 from reportlab.pdfgen import canvas
 
 from channels.base import Address, BatchOutcome, OutboundMessage, SendResult
@@ -117,11 +117,47 @@ class _SubsetCachingFace(TTFontFace):
         return doc.Reference(descriptor, "fontDescriptor:" + fontname)
 
 
+class _Preformatted(pdfdoc.PDFObject):
+    """A PDF object whose bytes were formatted once (a font's widths are the same in every letter)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def format(self, document) -> bytes:
+        return self.data
+
+
+class _CachingTTFont(TTFont):
+    """After ReportLab has added a subset's font objects, swap in widths and ToUnicode map that
+    were formatted and compressed once per process: the same subsets recur letter after letter."""
+
+    @lru_cache(maxsize=512)  # noqa: B019 - one instance per font, kept for the process
+    def _formatted(self, subset: tuple[int, ...], base_font: str) -> tuple[bytes, bytes]:
+        widths = pdfdoc.format(pdfdoc.PDFArray([self.face.getCharWidth(c) for c in subset]), None)
+        return widths, zlib.compress(makeToUnicodeCMap(base_font, list(subset)).encode("utf-8"))
+
+    def addObjects(self, doc) -> None:  # noqa: N802 - ReportLab's name
+        state = self.state.get(doc)
+        subsets = [tuple(s) for s in state.subsets] if state else []
+        internal = state.internalName if state else None
+        super().addObjects(doc)
+        if not doc.compression or internal is None:
+            return
+        fonts = doc.idToObject["BasicFonts"].dict
+        for n, subset in enumerate(subsets):
+            font = fonts[f"{internal}+{n}"]
+            widths, cmap = self._formatted(subset, font.BaseFont)
+            font.Widths = _Preformatted(widths)
+            stream = doc.idToObject["toUnicodeCMap:" + font.BaseFont]
+            stream.content, stream.filters = cmap, None
+            stream.dictionary["Filter"] = pdfdoc.PDFArray([pdfdoc.PDFName("FlateDecode")])
+
+
 @cache
 def register_fonts() -> None:
     """Font registration is process-wide in ReportLab: do it once."""
     for name, file in ((FONT, "DejaVuSans.ttf"), (FONT_BOLD, "DejaVuSans-Bold.ttf")):
-        font = TTFont(name, str(ASSETS / "fonts" / file))
+        font = _CachingTTFont(name, str(ASSETS / "fonts" / file))
         font.face = _SubsetCachingFace(str(ASSETS / "fonts" / file))
         pdfmetrics.registerFont(font)
 
@@ -329,13 +365,29 @@ class _Line:
     bullet: bool = False
 
 
+def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
+    """Greedy line breaking at ordinary spaces only: a no-break space (Babel puts one between € and
+    the amount; phone numbers may carry them) keeps its neighbours on one line."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and pdfmetrics.stringWidth(candidate, font, size) > width:
+            lines.append(current)
+            current = word
+        else:
+            current = candidate
+    lines.append(current)
+    return lines
+
+
 def _layout_body(subject: str | None, body: str, first_top: float) -> list[list[tuple[float, _Line]]]:
     """Wrap the body to the text width and cut it into pages of (baseline y, line)."""
     width = RIGHT - LEFT
     indent = 5 * mm
     items: list[_Line | None] = []  # None = paragraph gap
     if subject:
-        items += [_Line(t, LEFT, FONT_BOLD) for t in simpleSplit(subject, FONT_BOLD, BODY_SIZE, width)]
+        items += [_Line(t, LEFT, FONT_BOLD) for t in _wrap(subject, FONT_BOLD, BODY_SIZE, width)]
         items.append(None)
     for raw in body.strip().splitlines():
         text = raw.rstrip()
@@ -344,10 +396,10 @@ def _layout_body(subject: str | None, body: str, first_top: float) -> list[list[
                 items.append(None)
             continue
         if text.lstrip().startswith(("- ", "• ")):
-            parts = simpleSplit(text.lstrip()[2:].strip(), FONT, BODY_SIZE, width - indent)
+            parts = _wrap(text.lstrip()[2:].strip(), FONT, BODY_SIZE, width - indent)
             items += [_Line(t, LEFT + indent, bullet=i == 0) for i, t in enumerate(parts)]
         else:
-            items += [_Line(t, LEFT) for t in simpleSplit(text, FONT, BODY_SIZE, width)]
+            items += [_Line(t, LEFT) for t in _wrap(text, FONT, BODY_SIZE, width)]
     pages: list[list[tuple[float, _Line]]] = [[]]
     y = first_top
     for item in items:

@@ -48,7 +48,7 @@ PARTS: dict[str, tuple[str, ...]] = {
 # what the bank says about itself in messages; the letterhead has its own copy (channels/ is separate)
 BANK = {
     "name": "Voorbeeldbank",
-    "phone": "020 123 45 67",
+    "phone": "020\u00a0123\u00a045\u00a067",  # no-break spaces: never split over two lines
     "website": "voorbeeldbank.nl",
     "optout_url": "voorbeeldbank.nl/afmelden",
 }

@@ -225,3 +225,14 @@ def test_channel_writes_pdf_and_index(tmp_path):
     for row in rows:
         assert hashlib.sha256((folder / row["file"]).read_bytes()).hexdigest() == row["sha256"]
     assert not list(folder.glob(".*.tmp"))
+
+
+def test_no_break_spaces_keep_amounts_and_phone_numbers_on_one_line():
+    from channels.letter_pdf import _wrap
+
+    width = stringWidth("Bel ons op 020 123", FONT, 10) + 1
+    assert _wrap("Bel ons op 020\u00a0123\u00a045\u00a067", FONT, 10, width) == [
+        "Bel ons op",
+        "020\u00a0123\u00a045\u00a067",
+    ]
+    assert _wrap("Bel ons op 020 123 45 67", FONT, 10, width) == ["Bel ons op 020 123", "45 67"]

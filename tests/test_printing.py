@@ -129,3 +129,24 @@ def test_a_broken_index_row_is_named(outbox):
         handle.write("L900,C900,1234 AB,NL,two,abc,L900.pdf\n")
     with pytest.raises(PrintBatchError, match=r"index\.csv, line 12: pages 'two'"):
         build_print_batches(outbox, DAY, 10)
+
+
+def _write_letters(outbox: str, start: int) -> None:
+    PdfLetterChannel(outbox).send_batch([message(n, f"{1000 + n} AA") for n in range(start, start + 15)])
+
+
+def test_parallel_writers_keep_the_index_whole(tmp_path):
+    from multiprocessing import get_context
+
+    context = get_context("fork")
+    workers = [
+        context.Process(target=_write_letters, args=(str(tmp_path), start)) for start in (100, 200, 300)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    rows = [row for batch in build_print_batches(tmp_path, DAY, 20) for row in manifest(batch)]
+    assert len(rows) == 45 and len({r["letter_id"] for r in rows}) == 45
+    assert [r["postcode"] for r in rows] == sorted(r["postcode"] for r in rows)

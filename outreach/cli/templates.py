@@ -69,6 +69,7 @@ def preview(
     language: str = typer.Option("nl", help="Customer language; a missing one falls back to nl."),
     sample: int = typer.Option(1, min=1, max=len(SAMPLE_CUSTOMERS), help="Which sample customer."),
     pdf: Path = typer.Option(None, help="For letters: also write the PDF here."),
+    reference: str = typer.Option("PREVIEW", help="For letters: the reference (letter id) printed on it."),
     templates_dir: Path = typer.Option(None),
     offers_file: Path = typer.Option(None),
 ) -> None:
@@ -94,11 +95,13 @@ def preview(
     if channel == "sms":
         console.print(f"\n[dim]{count_segments(rendered.body).describe()}[/dim]")
     if pdf and channel == "letter":
-        _write_letter(pdf, rendered, customer, offer.code, SAMPLE_RUN_DATE)
+        _write_letter(pdf, rendered, customer, offer.code, SAMPLE_RUN_DATE, reference)
         console.print(f"\n[green]letter written to {pdf}[/green]")
 
 
-def _write_letter(path: Path, rendered, customer: dict, offer_code: str, run_date: date) -> None:
+def _write_letter(
+    path: Path, rendered, customer: dict, offer_code: str, run_date: date, reference: str
+) -> None:
     from channels.base import Address, OutboundMessage
     from channels.letter_pdf import Window, render_letter
 
@@ -111,7 +114,7 @@ def _write_letter(path: Path, rendered, customer: dict, offer_code: str, run_dat
         country=customer["country"],
     )
     message = OutboundMessage(
-        message_id="PREVIEW",
+        message_id=reference,
         channel="letter",
         customer_id=customer["customer_id"],
         offer_code=offer_code,
