@@ -21,7 +21,7 @@ from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
-from outreach.rendering import Renderer, TemplateError
+from outreach.rendering import Renderer, TemplateError, message_context
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -131,17 +131,13 @@ class Dispatcher:
         offer = self.offers[message.offer_code]
         scope = CHANNEL_SCOPE[message.channel]
         unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
-        context = {
-            "customer": {c.name: getattr(customer, c.name) for c in Customer.__table__.columns},
-            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
-            "trigger": {
-                "trigger": candidate.trigger,
-                "trigger_ref": candidate.trigger_ref,
-                "score": candidate.score,
-            },
-            "run_date": message.run_date,
-            "unsubscribe_url": unsubscribe,
+        columns = {c.name: getattr(customer, c.name) for c in Customer.__table__.columns}
+        trigger = {
+            "trigger": candidate.trigger,
+            "trigger_ref": candidate.trigger_ref,
+            "score": candidate.score,
         }
+        context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
         rendered = self.renderer.render(
             message.channel, offer.template_for(message.channel), customer.language or "nl", context
         )

@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from channels import load_channel
@@ -17,6 +18,16 @@ from tests.factories import add_candidates, add_customers, customer
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def unsubscribe_links(monkeypatch):
+    """Email templates refuse to render without an unsubscribe link (strict); the signed links
+    come from outreach.unsubscribe, which is not on this branch yet."""
+    monkeypatch.setattr(
+        "outreach.dispatch.unsubscribe_link",
+        lambda settings, customer_id, scope: "http://127.0.0.1:8000/u/test",
+    )
 
 
 def setup_day(engine, n=5, channel_overrides=None):
@@ -57,7 +68,7 @@ def test_sends_each_message_once_even_when_dispatched_twice(engine, tmp_path):
     files = sorted((tmp_path / "outbox" / DAY.isoformat() / "email").glob("*.eml"))
     assert len(files) == 5
     text = files[0].read_text()
-    assert "Subject: Kinderspaarrekening voor u" in text and "Beste Anne" in text
+    assert "Subject: Sparen voor later, zonder kosten" in text and "Beste Anne" in text
     assert set(statuses(engine).values()) == {"sent"}
 
 
