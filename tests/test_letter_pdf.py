@@ -236,3 +236,22 @@ def test_no_break_spaces_keep_amounts_and_phone_numbers_on_one_line():
         "020\u00a0123\u00a045\u00a067",
     ]
     assert _wrap("Bel ons op 020 123 45 67", FONT, 10, width) == ["Bel ons op 020 123", "45 67"]
+
+
+def test_a_bank_can_use_its_own_logo_image():
+    from channels.letter_pdf import Letterhead
+
+    plain = read(render_letter(letter())[0])
+    branded = read(
+        render_letter(letter(), head=Letterhead(logo_path=REPO / "docs" / "letter-example.png"))[0]
+    )
+
+    def images(reader: PdfReader) -> int:
+        forms = reader.pages[0]["/Resources"]["/XObject"]
+        found = 0
+        for ref in forms.values():
+            resources = ref.get_object().get("/Resources", {})
+            found += len(resources.get("/XObject", {}))
+        return found
+
+    assert images(plain) == 0 and images(branded) == 1
