@@ -35,6 +35,8 @@ from jinja2 import (
 )
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from outreach.config import Offer
+
 FALLBACK_LANGUAGE = "nl"
 LANGUAGES = ("nl", "en")
 # English customers of a Dutch bank read English conventions best: €1,250.00 and 3 June 2019
@@ -232,7 +234,7 @@ def _present(value: Any) -> bool:
 
 def message_context(
     customer: Mapping[str, Any],
-    offer: Any,
+    offer: Offer,
     trigger: Mapping[str, Any],
     run_date: date,
     unsubscribe_url: str | None,
