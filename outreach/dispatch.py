@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from channels.base import Address, BatchOutcome, Channel, OutboundMessage
-from channels.errors import OutcomeUnknown, PermanentError, RecipientRejected, TransientError
+from channels.errors import (
+    ConfigurationError,
+    OutcomeUnknown,
+    PermanentError,
+    RecipientRejected,
+    TransientError,
+)
 from outreach import consent, ledger
 from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
 from outreach.db import session_scope
@@ -48,8 +54,10 @@ class DispatchReport:
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
-    except ImportError:  # the web service is optional for dev runs
-        return None
+    except ImportError:
+        # without signed links, the general opt-out page: an email template refuses to render
+        # without a link (strict), so returning None here would fail every email
+        return f"{settings.public_url.rstrip('/')}/unsubscribe"
     return unsubscribe_url(settings, customer_id, scope)
 
 
@@ -190,7 +198,9 @@ class Dispatcher:
                         "opt_out",
                         f"provider:{self.channel.provider}",
                     )
-                if isinstance(error, PermanentError):
+                if isinstance(error, ConfigurationError):
+                    status = "planned"  # the channel refused to send (bad credentials): nothing left
+                elif isinstance(error, PermanentError):
                     status = "failed"
                 elif isinstance(error, OutcomeUnknown):
                     status = "unknown"

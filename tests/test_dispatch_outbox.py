@@ -2,7 +2,6 @@
 
 from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy import select
 
 from channels import load_channel
@@ -18,16 +17,6 @@ from tests.factories import add_candidates, add_customers, customer
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def unsubscribe_links(monkeypatch):
-    """Email templates refuse to render without an unsubscribe link (strict); the signed links
-    come from outreach.unsubscribe, which is not on this branch yet."""
-    monkeypatch.setattr(
-        "outreach.dispatch.unsubscribe_link",
-        lambda settings, customer_id, scope: "http://127.0.0.1:8000/u/test",
-    )
 
 
 def setup_day(engine, n=5, channel_overrides=None):

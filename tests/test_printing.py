@@ -138,7 +138,7 @@ def _write_letters(outbox: str, start: int) -> None:
 def test_parallel_writers_keep_the_index_whole(tmp_path):
     from multiprocessing import get_context
 
-    context = get_context("fork")
+    context = get_context("spawn")  # a clean interpreter: a fork would inherit other tests' servers
     workers = [
         context.Process(target=_write_letters, args=(str(tmp_path), start)) for start in (100, 200, 300)
     ]

@@ -11,9 +11,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
-from outreach.cli import core  # noqa: E402,F401
-from outreach.cli import templates as _templates  # noqa: E402,F401
+# Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.core  # noqa: E402,F401
+import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.fakes  # noqa: E402,F401
+import outreach.cli.run  # noqa: E402,F401
+import outreach.cli.templates  # noqa: E402,F401
 
 
 def main() -> None:
