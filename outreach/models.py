@@ -212,3 +212,7 @@ class ImportRejection(Base):
     column_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+# Tables of self-contained areas live in their own modules; importing them here registers them.
+from outreach.calls import models as _call_models  # noqa: E402,F401

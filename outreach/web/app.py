@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
+from outreach.web import callcentre
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -17,4 +18,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     # Routers register here (one line each): webhooks, unsubscribe, call centre.
+    app.include_router(callcentre.router)
     return app
