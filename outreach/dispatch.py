@@ -28,7 +28,7 @@ from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
-from outreach.rendering import Renderer, TemplateError
+from outreach.rendering import Renderer, TemplateError, message_context
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -56,8 +56,10 @@ class DispatchReport:
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
-    except ImportError:  # the web service is optional for dev runs
-        return None
+    except ImportError:
+        # without signed links, the general opt-out page: an email template refuses to render
+        # without a link (strict), so returning None here would fail every email
+        return f"{settings.public_url.rstrip('/')}/unsubscribe"
     return unsubscribe_url(settings, customer_id, scope)
 
 
@@ -143,17 +145,13 @@ class Dispatcher:
         offer = self.offers[message.offer_code]
         scope = CHANNEL_SCOPE[message.channel]
         unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
-        context = {
-            "customer": {c.name: getattr(customer, c.name) for c in Customer.__table__.columns},
-            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
-            "trigger": {
-                "trigger": candidate.trigger,
-                "trigger_ref": candidate.trigger_ref,
-                "score": candidate.score,
-            },
-            "run_date": message.run_date,
-            "unsubscribe_url": unsubscribe,
+        columns = {c.name: getattr(customer, c.name) for c in Customer.__table__.columns}
+        trigger = {
+            "trigger": candidate.trigger,
+            "trigger_ref": candidate.trigger_ref,
+            "score": candidate.score,
         }
+        context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
         rendered = self.renderer.render(
             message.channel,
             template or offer.template_for(message.channel),
