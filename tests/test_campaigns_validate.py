@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -190,6 +191,29 @@ def test_a_broken_template_is_named_with_its_line(tmp_path):
     (problem,) = caught.value.problems
     assert (problem.line, problem.key) == (6, "variants[0].templates.sms")
     assert "broken.nl.txt.j2 line 2" in problem.reason
+
+
+def test_a_variant_template_gets_the_templates_check(tmp_path):
+    """A variant's SMS without its opt-out is an error of the campaign, at the variant's line."""
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    (templates / "sms" / "no_stop.nl.txt.j2").write_text("{{ customer.first_name }}, reis verzekerd!\n")
+    text = textwrap.dedent(
+        """\
+        name: nostop
+        owner: me
+        offers: [TRAVEL_INSURANCE]
+        window: {start: 2026-10-01, end: 2026-10-02}
+        variants:
+          - {name: A, percent: 50}
+          - {name: B, percent: 50, templates: {sms: no_stop}}
+        """
+    )
+    with pytest.raises(CampaignFileError) as caught:
+        load_file(write(tmp_path, "nostop", text), OFFERS, templates)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.key) == (7, "variants[1].templates.sms")
+    assert "no_stop.nl.txt.j2" in problem.reason and "SMS without opt-out" in problem.reason
 
 
 def test_yaml_syntax_errors_duplicate_keys_and_file_names(tmp_path):

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
-from outreach.campaigns.model import Campaign
-from outreach.config import OffersFile
+from outreach.campaigns.model import Campaign, Variant
+from outreach.config import Offer, OffersFile
 
 SUFFIXES = (".yaml", ".yml")
 TEMPLATE_PARTS = {"email": ("txt", "subject", "html")}  # other channels: txt only
@@ -116,7 +116,12 @@ def parse_file(path: str | Path) -> tuple[Campaign | None, object, list[Problem]
 
 
 def check_references(
-    campaign: Campaign, data: object, path: Path, offers: OffersFile, templates_dir: Path
+    campaign: Campaign,
+    data: object,
+    path: Path,
+    offers: OffersFile,
+    templates_dir: Path,
+    max_sms_segments: int = 2,
 ) -> list[Problem]:
     """Offers, channels, send times and templates that the campaign names must exist and fit."""
     problems: list[Problem] = []
@@ -177,7 +182,57 @@ def check_references(
                     env.parse(file.read_text(encoding="utf-8"))
                 except TemplateSyntaxError as exc:
                     problem(loc, f"template {file} line {exc.lineno}: {exc.message}")
+                    break
+            else:
+                for found in _content_problems(
+                    campaign, variant, channel, offers, templates_dir, max_sms_segments
+                ):
+                    problem(loc, found)
     return problems
+
+
+def variant_offers(campaign: Campaign, offers: OffersFile) -> list[Offer]:
+    """Each campaign offer as each variant with its own templates sends it: what the templates check
+    renders (the variant's channels only; the others use the offer's own templates, checked anyway)."""
+    by_code = offers.by_code()
+    found = []
+    for variant in campaign.variants:
+        for code in campaign.offers:
+            offer = by_code.get(code)
+            channels = [c for c in variant.templates if offer is not None and c in offer.channels]
+            if channels:
+                templates = {**offer.templates, **{c: variant.templates[c] for c in channels}}
+                found.append(offer.model_copy(update={"templates": templates, "channels": channels}))
+    return found
+
+
+def _content_problems(
+    campaign: Campaign,
+    variant: Variant,
+    channel: str,
+    offers: OffersFile,
+    templates_dir: Path,
+    max_sms_segments: int,
+) -> list[str]:
+    """What ``outreach templates check`` finds in a variant's template: rendering faults, a missing
+    opt-out, an SMS over the segment limit (errors only; each with its file and line)."""
+    from outreach.templates_check import check_templates
+
+    one = campaign.model_copy(update={"variants": [variant]})
+    pseudo = [o for o in variant_offers(one, offers) if o.template_for(channel) == variant.templates[channel]]
+    if not pseudo:
+        return []
+    report = check_templates(
+        templates_dir, offers.model_copy(update={"offers": []}), max_sms_segments, also=pseudo
+    )
+    name = f"{channel}/{variant.templates[channel]}."
+    return sorted(
+        {
+            f"template {p.file}{f':{p.line}' if p.line else ''}: {p.message}"
+            for p in report.errors
+            if name in p.file
+        }
+    )
 
 
 def load_file(path: str | Path, offers: OffersFile, templates_dir: str | Path) -> LoadedCampaign:
