@@ -3,6 +3,7 @@ after the engine (never loosening it), budgets, control group, send times, pause
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -145,6 +146,29 @@ def test_audience_filter_runs_in_the_database(engine, world):
     with session_scope(engine) as session:
         utrecht = session.scalars(select(Candidate.customer_id).where(Candidate.trigger_ref == "city")).all()
     assert sorted(utrecht) == ["UTR", "YOUNG"]  # no age band in this campaign
+
+
+def test_a_preview_applies_the_rules_and_writes_nothing(engine, world):
+    from outreach.campaigns import seam
+    from outreach.policy import decide, load_inputs
+
+    bank(engine, 30)
+    world.write("preview", campaign_yaml("preview", holdout_percent="30"))
+    load_campaign_candidates(engine, world.settings, DAY)
+    inputs = load_inputs(engine, DAY, OFFERS, NOON)
+    previewed = seam.apply(engine, decide(inputs), inputs, record=False)
+    assert entries(engine, "preview") == {}
+    world.run()
+    stored = {d.candidate_id: (d.outcome, d.reason, d.channel, d.detail) for d in decisions(engine).values()}
+    assert {
+        r["candidate_id"]: (r["outcome"], r["reason"], r["channel"], r["detail"])
+        for r in previewed.to_dicts()
+    } == stored
+    assert "control_group" in {v[1] for v in stored.values()}
+    with pytest.raises(ValueError, match="trigger column"):
+        seam.apply(
+            engine, decide(inputs), dataclasses.replace(inputs, candidates=inputs.candidates.drop("trigger"))
+        )
 
 
 def test_campaign_rules_never_loosen_the_engine(engine, world):

@@ -259,9 +259,10 @@ _HTML = Environment(autoescape=True).from_string(
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Campaign report: {{ report.campaign.name }}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem;color:#1f2328}
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:80rem;color:#1f2328}
 table{border-collapse:collapse;font-size:.9rem}th,td{border:1px solid #d0d7de;padding:.3rem .5rem}
 td.n{text-align:right}th{background:#f6f8fa}.lead{font-weight:600;margin:1rem 0}
+td{white-space:nowrap}img{max-width:100%;height:auto}
 </style></head><body>
 <h1>Campaign report: {{ report.campaign.name }}</h1>
 <p>Owner {{ report.campaign.owner }} · state {{ report.state }} (as of {{ report.as_of }})
@@ -276,7 +277,7 @@ td.n{text-align:right}th{background:#f6f8fa}.lead{font-weight:600;margin:1rem 0}
 {% for r in rows %}<tr><td>{{ r.arm }}</td><td>{{ r.variant }}</td><td>{{ r.channel }}</td>
 <td class="n">{{ r.entered }}</td><td class="n">{{ r.contacted }}</td><td class="n">{{ r.delivered }}</td>
 <td class="n">{{ r.responded }}</td><td class="n">{{ r.converted }}</td>
-<td class="n">{{ r.conversion_rate_pct if r.conversion_rate_pct is not none else "" }}</td>
+<td class="n">{{ "%.2f"|format(r.conversion_rate_pct) if r.conversion_rate_pct is not none else "" }}</td>
 <td class="n">{{ "%+.2f"|format(r.uplift_pp) if r.uplift_pp is not none else "" }}</td>
 <td>{% if r.uplift_pp is not none %}{{ "%+.2f"|format(r.ci95_low_pp) }} to
 {{- " %+.2f"|format(r.ci95_high_pp) }}{% endif %}</td>

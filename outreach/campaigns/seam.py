@@ -54,10 +54,16 @@ CAMPAIGN_REASONS = (  # described in outreach.policy.REASONS
 UPDATE_COLUMNS = ("candidate_id", "outcome", "reason", "channel", "detail")
 
 
-def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs) -> pl.DataFrame:
-    """The engine's decisions with the campaign rules applied; same rows and columns."""
-    if frame.is_empty() or "trigger" not in inputs.candidates.columns:
+def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs, *, record: bool = True) -> pl.DataFrame:
+    """The engine's decisions with the campaign rules applied; same rows and columns.
+
+    ``record=False`` for a preview: the same outcomes, nothing written (no entries in
+    ``campaign_assignments``), so budgets used are those of the stored decisions only.
+    """
+    if frame.is_empty():
         return frame
+    if "trigger" not in inputs.candidates.columns:  # without it campaign rows would go out unchecked
+        raise ValueError("the campaign rules need the candidates' trigger column in the decision inputs")
     tagged = inputs.candidates.filter(pl.col("trigger") == TRIGGER).select(
         "candidate_id", pl.col("trigger_ref").alias("campaign")
     )
@@ -65,7 +71,8 @@ def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs) -> pl.DataFram
         return frame
     columns = frame.columns
     work = frame.join(tagged, on="candidate_id", how="left")
-    _forget_unfinished(engine, tagged["candidate_id"].to_list())
+    if record:
+        _forget_unfinished(engine, tagged["candidate_id"].to_list())
     saved = state.stored(engine, sorted(set(tagged["campaign"])))
     order = sorted(
         set(tagged["campaign"]), key=lambda n: (-(saved[n].campaign.priority if n in saved else 0), n)
@@ -88,7 +95,8 @@ def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs) -> pl.DataFram
             work, work.filter(mine), campaign, stored.paused, used.get(name, (0, 0)), inputs
         )
         entries += entered
-    _record(engine, entries)
+    if record:
+        _record(engine, entries)
     return work.select(columns)
 
 
