@@ -1,0 +1,238 @@
+"""Dispatch: claim ledger rows, check consent again, render, hand to the channel, record outcomes.
+
+Marketing prefers a missed message to a duplicate: a message whose outcome is unknown (the request
+may have left) is marked ``unknown`` and reconciled, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from channels.base import Address, BatchOutcome, Channel, OutboundMessage
+from channels.errors import OutcomeUnknown, PermanentError, RecipientRejected, TransientError
+from outreach import consent, ledger
+from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
+from outreach.db import session_scope
+from outreach.models import Candidate, Customer, Decision, Message
+from outreach.pii import scrub
+from outreach.rendering import Renderer, TemplateError
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    unknown: int = 0
+    requeued: int = 0
+    cancelled: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: DispatchReport) -> DispatchReport:
+        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for code, count in other.errors.items():
+            self.errors[code] = self.errors.get(code, 0) + count
+        return self
+
+
+def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
+    try:
+        from outreach.unsubscribe import unsubscribe_url
+    except ImportError:  # the web service is optional for dev runs
+        return None
+    return unsubscribe_url(settings, customer_id, scope)
+
+
+class Dispatcher:
+    """Sends one channel's claimed messages. One instance per worker thread (channels may hold clients)."""
+
+    def __init__(
+        self, engine: Engine, settings: Settings, offers: OffersFile, channel: Channel, worker: str
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.offers = offers.by_code()
+        self.channel = channel
+        self.worker = worker
+        self.renderer = Renderer(settings.templates_dir)
+
+    def send_ids(self, ids: Sequence[int]) -> DispatchReport:
+        report = DispatchReport()
+        won = ledger.claim(self.engine, ids, self.worker)
+        report.claimed = len(won)
+        if not won:
+            return report
+        rows = self._load(won)
+        blocked = self._withdrawn(rows)
+        outbound: list[OutboundMessage] = []
+        failed_render: dict[int, str] = {}
+        for message, customer, candidate in rows:
+            if message.id in blocked:
+                continue
+            try:
+                outbound.append(self._build(message, customer, candidate))
+            except TemplateError as exc:
+                failed_render[message.id] = str(exc)
+        with session_scope(self.engine) as session:
+            report.cancelled = ledger.transition(
+                session,
+                blocked,
+                "cancelled",
+                expected="sending",
+                detail="consent withdrawn before send",
+                last_error_code="opted_out_before_send",
+            )
+            for mid, error in failed_render.items():
+                report.failed += ledger.transition(
+                    session, [mid], "failed", expected="sending", last_error_code="template", last_error=error
+                )
+        if outbound:
+            outcome = self.channel.send_batch(outbound)
+            self._record(outcome, {int(m.message_id): m for m in outbound}, report)
+        return report
+
+    def _load(self, ids: Sequence[int]) -> list[tuple[Message, Customer, Candidate]]:
+        with session_scope(self.engine) as session:
+            stmt = (
+                select(Message, Customer, Candidate)
+                .join(Customer, Customer.customer_id == Message.customer_id)
+                .join(Decision, Decision.id == Message.decision_id)
+                .join(Candidate, Candidate.id == Decision.candidate_id)
+                .where(Message.id.in_(list(ids)))
+            )
+            return [tuple(row) for row in session.execute(stmt).all()]
+
+    def _withdrawn(self, rows: list[tuple[Message, Customer, Candidate]]) -> set[int]:
+        """Consent checked again right before sending: an opt-out during the run is honoured."""
+        by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
+        for message, _customer, _candidate in rows:
+            by_topic[self.offers[message.offer_code].topic].append((message.id, message.customer_id))
+        blocked: set[int] = set()
+        scope = CHANNEL_SCOPE[self.channel.kind]
+        with session_scope(self.engine) as session:
+            for topic, pairs in by_topic.items():
+                out = consent.latest_opted_out(
+                    session, [c for _, c in pairs], {"all", scope, f"topic:{topic}"}
+                )
+                blocked |= {mid for mid, cid in pairs if cid in out}
+        return blocked
+
+    def _build(self, message: Message, customer: Customer, candidate: Candidate) -> OutboundMessage:
+        offer = self.offers[message.offer_code]
+        scope = CHANNEL_SCOPE[message.channel]
+        unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
+        context = {
+            "customer": {c.name: getattr(customer, c.name) for c in Customer.__table__.columns},
+            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
+            "trigger": {
+                "trigger": candidate.trigger,
+                "trigger_ref": candidate.trigger_ref,
+                "score": candidate.score,
+            },
+            "run_date": message.run_date,
+            "unsubscribe_url": unsubscribe,
+        }
+        rendered = self.renderer.render(
+            message.channel, offer.template_for(message.channel), customer.language or "nl", context
+        )
+        to = {"sms": customer.mobile, "call": customer.mobile, "email": customer.email}.get(
+            message.channel, customer.customer_id
+        )
+        address = None
+        if message.channel == "letter":
+            address = Address(
+                name=f"{customer.first_name} {customer.last_name}",
+                street=customer.street or "",
+                house_number=customer.house_number or "",
+                postal_code=customer.postal_code or "",
+                city=customer.city or "",
+                country=customer.country or "NL",
+            )
+        return OutboundMessage(
+            message_id=str(message.id),
+            channel=message.channel,
+            customer_id=customer.customer_id,
+            offer_code=message.offer_code,
+            run_date=message.run_date,
+            to=to or "",
+            body=rendered.body,
+            subject=rendered.subject,
+            html=rendered.html,
+            language=rendered.language,
+            address=address,
+            unsubscribe_url=unsubscribe,
+            metadata={"postal_code": customer.postal_code or "", "template_note": rendered.note or ""},
+        )
+
+    def _record(
+        self, outcome: BatchOutcome, sent: dict[int, OutboundMessage], report: DispatchReport
+    ) -> None:
+        with session_scope(self.engine) as session:
+            results = {int(mid): r.provider_message_id for mid, r in outcome.results.items()}
+            report.sent += ledger.record_sent(session, self.channel.provider, results)
+            for mid_text, error in outcome.errors.items():
+                mid = int(mid_text)
+                code = getattr(error, "code", None) or type(error).__name__
+                report.errors[code] = report.errors.get(code, 0) + 1
+                detail = scrub(str(error))[:2000]
+                if isinstance(error, RecipientRejected) and error.opted_out:
+                    # the provider says the recipient opted out (Twilio 21610): record it
+                    consent.record(
+                        session,
+                        sent[mid].customer_id,
+                        CHANNEL_SCOPE[self.channel.kind],
+                        "opt_out",
+                        f"provider:{self.channel.provider}",
+                    )
+                if isinstance(error, PermanentError):
+                    status = "failed"
+                elif isinstance(error, OutcomeUnknown):
+                    status = "unknown"
+                elif isinstance(error, TransientError | OSError):
+                    status = "planned" if self._attempts(session, mid) < MAX_ATTEMPTS else "failed"
+                else:
+                    status = "unknown"  # an unexpected error after the hand-off: do not resend blindly
+                moved = ledger.transition(
+                    session,
+                    [mid],
+                    status,
+                    expected="sending",
+                    last_error_code=str(code)[:40],
+                    last_error=detail,
+                )
+                setattr(
+                    report,
+                    {"planned": "requeued"}.get(status, status),
+                    getattr(report, {"planned": "requeued"}.get(status, status)) + moved,
+                )
+
+    def _attempts(self, session, message_id: int) -> int:
+        return session.scalar(select(Message.attempts).where(Message.id == message_id)) or 0
+
+
+def release_stale_claims(engine: Engine, older_than: datetime) -> int:
+    """Claims left in ``sending`` by a dead worker become ``unknown``: reconciled, never resent blindly."""
+    with session_scope(engine) as session:
+        ids = list(
+            session.scalars(
+                select(Message.id).where(Message.status == "sending", Message.claimed_at < older_than)
+            )
+        )
+        return ledger.transition(session, ids, "unknown", expected="sending", detail="claim lease expired")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["Dispatcher", "DispatchReport", "release_stale_claims"]

@@ -1,0 +1,119 @@
+"""Dispatch through the outbox channels: claims, consent recheck, idempotent reruns."""
+
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+
+from channels import load_channel
+from channels.base import BatchOutcome, SendResult
+from channels.errors import OutcomeUnknown, RecipientRejected, TransientError
+from outreach import consent, ledger
+from outreach.config import Settings, load_offers
+from outreach.db import session_scope
+from outreach.dispatch import Dispatcher
+from outreach.models import Message
+from outreach.planning import decide_day
+from tests.factories import add_candidates, add_customers, customer
+
+DAY = date(2026, 11, 18)
+NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
+
+
+def setup_day(engine, n=5, channel_overrides=None):
+    add_customers(engine, *[customer(f"C{i}", **(channel_overrides or {})) for i in range(n)])
+    add_candidates(engine, DAY, *[(f"C{i}", "KIDS_SAVINGS") for i in range(n)])
+    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+
+
+def due(engine, channel):
+    with session_scope(engine) as session:
+        return ledger.due_ids(session, DAY, channel, NOON)
+
+
+def statuses(engine) -> dict[str, str]:
+    with session_scope(engine) as session:
+        return {m.customer_id: m.status for m in session.scalars(select(Message))}
+
+
+def make(engine, tmp_path, channel):
+    settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
+    return Dispatcher(
+        engine,
+        settings,
+        load_offers("offers.yaml"),
+        load_channel("email", "outbox", outbox_dir=settings.outbox_dir) if channel is None else channel,
+        "w1",
+    )
+
+
+def test_sends_each_message_once_even_when_dispatched_twice(engine, tmp_path):
+    setup_day(engine)
+    dispatcher = make(engine, tmp_path, None)
+    ids = due(engine, "email")
+    first = dispatcher.send_ids(ids)
+    second = dispatcher.send_ids(ids)
+    assert (first.claimed, first.sent) == (5, 5)
+    assert (second.claimed, second.sent) == (0, 0)
+    files = sorted((tmp_path / "outbox" / DAY.isoformat() / "email").glob("*.eml"))
+    assert len(files) == 5
+    text = files[0].read_text()
+    assert "Subject: Kinderspaarrekening voor u" in text and "Beste Anne" in text
+    assert set(statuses(engine).values()) == {"sent"}
+
+
+def test_opt_out_between_planning_and_sending_cancels(engine, tmp_path):
+    setup_day(engine, n=3)
+    with session_scope(engine) as session:
+        consent.record(session, "C1", "email", "opt_out", "test")
+        consent.record(session, "C2", "all", "opt_out", "test")
+    report = make(engine, tmp_path, None).send_ids(due(engine, "email"))
+    assert (report.sent, report.cancelled) == (1, 2)
+    assert statuses(engine) == {"C0": "sent", "C1": "cancelled", "C2": "cancelled"}
+
+
+class ScriptedChannel:
+    """A channel whose per-recipient answers are scripted (like Django's locmem backend)."""
+
+    kind = "email"
+    provider = "scripted"
+
+    def __init__(self, script):
+        self.script = script
+        self.calls = []
+
+    def send_batch(self, messages):
+        outcome = BatchOutcome()
+        for m in messages:
+            self.calls.append(m.customer_id)
+            answer = self.script.get(m.customer_id)
+            if answer is None:
+                outcome.results[m.message_id] = SendResult(m.message_id, f"p-{m.message_id}")
+            else:
+                outcome.errors[m.message_id] = answer
+        return outcome
+
+    def close(self):
+        pass
+
+
+def test_errors_map_to_ledger_states(engine, tmp_path):
+    setup_day(engine, n=4)
+    channel = ScriptedChannel(
+        {
+            "C1": RecipientRejected("unsubscribed", code="21610", opted_out=True),
+            "C2": TransientError("503", code="503"),
+            "C3": OutcomeUnknown("read timeout"),
+        }
+    )
+    report = make(engine, tmp_path, channel).send_ids(due(engine, "email"))
+    assert (report.sent, report.failed, report.requeued, report.unknown) == (1, 1, 1, 1)
+    assert statuses(engine) == {"C0": "sent", "C1": "failed", "C2": "planned", "C3": "unknown"}
+    with session_scope(engine) as session:
+        assert not consent.current(session, "C1").allows("email")  # provider opt-out recorded
+        failed = session.scalars(select(Message).where(Message.customer_id == "C1")).one()
+    assert failed.last_error_code == "21610"
+    # the transient one is retried on the next pass; the unknown one is never resent blindly
+    channel.script.clear()
+    again = make(engine, tmp_path, channel).send_ids(due(engine, "email"))
+    assert again.sent == 1
+    assert channel.calls.count("C3") == 1 and channel.calls.count("C2") == 2
