@@ -17,7 +17,7 @@ from sqlalchemy import Engine, select
 from channels.base import Address, BatchOutcome, Channel, OutboundMessage
 from channels.errors import OutcomeUnknown, PermanentError, RecipientRejected, TransientError
 from outreach import consent, ledger
-from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
+from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
@@ -50,7 +50,10 @@ def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | 
         from outreach.unsubscribe import unsubscribe_url
     except ImportError:  # the web service is optional for dev runs
         return None
-    return unsubscribe_url(settings, customer_id, scope)
+    try:
+        return unsubscribe_url(settings, customer_id, scope)
+    except ConfigError:  # no OUTREACH_UNSUBSCRIBE_SECRET (dev runs): no link rather than no message
+        return None
 
 
 class Dispatcher:
