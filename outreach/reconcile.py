@@ -1,42 +1,53 @@
-"""Reconciliation: messages stuck in ``sent`` or ``unknown`` are looked up at the provider, or flagged.
+"""Reconciliation: messages stuck in ``sent`` or ``unknown`` are settled where possible, else flagged.
 
-Three steps, cheapest first: apply events already stored (callbacks that beat the dispatcher's
-own bookkeeping, orphans now matchable); ask each channel adapter that offers
-``reconcile(messages, sent_after) -> Iterable[DeliveryEvent]`` and ingest what it says, through
-the same path as webhooks; flag what is still open past ``flag_after`` so operators see it.
-Nothing here resends: an ``unknown`` message stays unknown until a provider says otherwise.
+Cheapest first:
+
+1. apply events already stored: callbacks that beat the dispatcher's own bookkeeping, orphans
+   that now match a message (tracking.replay);
+2. ``unknown`` messages (the request may have left): ask the channel adapter, where it offers
+   ``reconcile(messages, sent_after) -> {message_id: SendResult | None}`` (Twilio lists messages
+   to the number, SendGrid searches its activity feed for our ``outreach_id``). A message found
+   there moves to ``sent`` with the provider's id, through the same ingest path as a webhook;
+   one not found stays ``unknown``: this flow never resends (outreach.sending decides that,
+   with its settle time, while a day is being sent);
+3. what is still open past ``flag_after`` (``sent`` with no final callback, ``unknown`` nobody
+   could settle) is flagged: ``last_error_code = "stuck"``, status unchanged, for operators.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 
 from channels import load_channel
-from channels.base import OutboundMessage
+from channels.base import OutboundMessage, SendResult
 from channels.errors import ChannelError
+from channels.events import DeliveryEvent, EventType
 from outreach import tracking
 from outreach.config import Settings
 from outreach.db import session_scope
 from outreach.models import Customer, Message
+from outreach.tracking import LEDGER_STATUS
 
 log = logging.getLogger("outreach.reconcile")
 STUCK = ("sent", "unknown")
 TRACKED_CHANNELS = ("sms", "email")  # letters and calls get no provider events to wait for
 FLAG_CODE = "stuck"
 CHUNK = 500
+STATUS_EVENTS = {str(kind) for kind in LEDGER_STATUS}  # SendResult.status values we understand
 
 
 @dataclass
 class ReconcileReport:
     stuck: int = 0
     replayed: int = 0  # moved by events that were already stored
-    looked_up: int = 0  # asked the provider about
+    looked_up: int = 0  # unknown messages asked about at the provider
     moved: int = 0  # moved by the provider's answers
+    not_found: int = 0  # the provider has no record (yet): left unknown, never resent from here
     flagged: int = 0  # still open past flag_after: marked for operators
     unmatched_events: int = 0
     not_looked_up: dict[str, str] = field(default_factory=dict)  # channel -> why not
@@ -59,7 +70,7 @@ def find_stuck(session, older_than: datetime, channels: Sequence[str] = TRACKED_
 
 
 def _queries(session, messages: Sequence[Message]) -> list[OutboundMessage]:
-    """What an adapter needs to look a message up: our id, its provider id, the address we used."""
+    """What an adapter needs to find a message: our id, the address we used, the run date."""
     ids = {m.customer_id for m in messages}
     contacts = {
         cid: (mobile, email)
@@ -78,15 +89,36 @@ def _queries(session, messages: Sequence[Message]) -> list[OutboundMessage]:
                 offer_code=m.offer_code,
                 run_date=m.run_date,
                 to=(email if m.channel == "email" else mobile) or "",
-                body="",
-                metadata={"provider_message_id": m.provider_id or "", "status": m.status},
+                body="",  # not rebuilt: Twilio then matches any message from us to that number
             )
         )
     return queries
 
 
+def _found_events(channel: str, provider: str, found: Mapping[str, SendResult | None], at: datetime):
+    """The adapter's answer as events, so it takes the webhook path (store once, forward only)."""
+    events = []
+    for message_id, result in found.items():
+        if result is None:
+            continue
+        kind = EventType(result.status) if result.status in STATUS_EVENTS else EventType.SENT
+        events.append(
+            DeliveryEvent(
+                type=kind,
+                channel=channel,
+                provider=provider,
+                message_id=message_id,
+                provider_message_id=result.provider_message_id,
+                timestamp=at,
+                description=f"found by reconciliation at {provider}",
+                event_id=f"reconcile:{message_id}:{kind}",
+            )
+        )
+    return events
+
+
 def _default_adapters(settings: Settings) -> Callable[[str], object]:
-    return lambda kind: load_channel(kind, settings.backend_for(kind))
+    return lambda kind: load_channel(kind, settings.backend_for(kind), outbox_dir=settings.outbox_dir)
 
 
 def reconcile(
@@ -107,18 +139,19 @@ def reconcile(
     with session_scope(engine) as session:
         stuck = find_stuck(session, now - older_than, channels)
         report.stuck = len(stuck)
-        by_channel: dict[str, list[Message]] = {}
+        in_doubt: dict[str, list[Message]] = {}
         for message in stuck:
-            by_channel.setdefault(message.channel, []).append(message)
-        queries = {ch: _queries(session, msgs) for ch, msgs in by_channel.items()}
+            if message.status == "unknown":
+                in_doubt.setdefault(message.channel, []).append(message)
+        queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
         # the provider lists by send time: from the earliest hand-off among them, with slack for clocks
         sent_after = {
-            ch: min(_aware(m.claimed_at or m.sent_at or m.created_at) for m in msgs) - timedelta(hours=1)
-            for ch, msgs in by_channel.items()
+            ch: min(_aware(m.claimed_at or m.updated_at or m.created_at) for m in msgs) - timedelta(hours=1)
+            for ch, msgs in in_doubt.items()
         }
     for channel, channel_queries in queries.items():
         report.looked_up += _look_up(
-            engine, channel, channel_queries, sent_after[channel], adapter_for, report
+            engine, channel, channel_queries, sent_after[channel], adapter_for, report, now
         )
     with session_scope(engine) as session:
         report.flagged = _flag(session, find_stuck(session, now - flag_after, channels), now)
@@ -127,7 +160,7 @@ def reconcile(
     return report
 
 
-def _look_up(engine, channel, queries, sent_after, adapter_for, report: ReconcileReport) -> int:
+def _look_up(engine, channel, queries, sent_after, adapter_for, report: ReconcileReport, now) -> int:
     try:
         adapter = adapter_for(channel)
     except (ChannelError, TypeError, ValueError) as exc:
@@ -142,11 +175,13 @@ def _look_up(engine, channel, queries, sent_after, adapter_for, report: Reconcil
         for start in range(0, len(queries), CHUNK):
             chunk = queries[start : start + CHUNK]
             try:
-                events = list(look_up(chunk, sent_after))
+                found = look_up(chunk, sent_after)
             except ChannelError as exc:  # one failed look-up must not stop the others
                 report.not_looked_up[channel] = f"look-up failed: {exc}"
                 continue
             asked += len(chunk)
+            report.not_found += sum(1 for q in chunk if found.get(q.message_id) is None)
+            events = _found_events(channel, getattr(adapter, "provider", channel), found, now)
             with session_scope(engine) as session:
                 report.moved += tracking.ingest(session, events).moved
         return asked

@@ -232,6 +232,8 @@ def _values_for(message: Message, target: str, event: DeliveryEvent) -> dict[str
     values: dict[str, object] = {}
     if message.provider_id is None and event.provider_message_id:
         values.update(provider=event.provider, provider_id=event.provider_message_id)
+    if message.sent_at is None and target in ("sent", "delivered", "undelivered", "bounced"):
+        values["sent_at"] = event.timestamp  # an ``unknown`` message: the provider's word dates it
     if target in ("failed", "undelivered", "bounced"):
         code = event.metadata.get("error_code") or (str(event.reason) if event.reason else str(event.type))
         values.update(last_error_code=code[:40], last_error=scrub(event.description or str(event.type)))

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from channels.base import BatchOutcome, OutboundMessage
+from channels.base import BatchOutcome, OutboundMessage, SendResult
 from channels.errors import TransientError
 from channels.events import DeliveryEvent, EventType, Reason
 from outreach import consent, ledger, tracking
@@ -86,13 +86,14 @@ def test_callback_faster_than_the_dispatcher_is_applied_by_replay(engine):
 
 
 class ScriptedSMS:
-    """A real adapter shape whose provider look-up answers from a script (or fails on demand)."""
+    """The adapters' reconcile contract (channels/twilio_sms.py): {our id: SendResult | None},
+    answered from a script, or failing on demand."""
 
     kind = "sms"
     provider = "scripted"
 
-    def __init__(self, answers: dict[str, EventType], fail: bool = False) -> None:
-        self.answers = answers
+    def __init__(self, found: set[str], fail: bool = False) -> None:
+        self.found = found
         self.fail = fail
         self.asked: list[tuple[list[str], datetime]] = []
         self.closed = False
@@ -103,26 +104,18 @@ class ScriptedSMS:
     def close(self) -> None:
         self.closed = True
 
-    def reconcile(self, messages: Sequence[OutboundMessage], sent_after: datetime) -> list[DeliveryEvent]:
+    def reconcile(
+        self, messages: Sequence[OutboundMessage], sent_after: datetime
+    ) -> dict[str, SendResult | None]:
         self.asked.append(([m.message_id for m in messages], sent_after))
         if self.fail:
             raise TransientError("provider look-up timed out")
-        events = []
-        for m in messages:
-            kind = self.answers.get(m.message_id)
-            if kind is not None:
-                events.append(
-                    DeliveryEvent(
-                        type=kind,
-                        channel="sms",
-                        provider="scripted",
-                        message_id=m.message_id,
-                        provider_message_id=m.metadata.get("provider_message_id") or f"SM{m.message_id}",
-                        timestamp=NOW,
-                        event_id=f"lookup:{m.message_id}:{kind}",
-                    )
-                )
-        return events
+        return {
+            m.message_id: SendResult(m.message_id, f"SM{m.message_id}", "sent")
+            if m.message_id in self.found
+            else None
+            for m in messages
+        }
 
 
 class NoLookup:
@@ -136,49 +129,41 @@ class NoLookup:
         pass
 
 
-def test_reconcile_asks_the_adapter_settles_what_it_can_and_flags_the_rest(engine):
-    add_customers(engine, customer("C1"), customer("C2"), customer("C3"), customer("C4"))
-    delivered = add_message(engine, "C1", provider_id="SMa")
-    unknown = add_message(engine, "C2", status="unknown", provider_id=None)
-    silent = add_message(engine, "C3", provider_id="SMc")
+def test_reconcile_settles_unknowns_the_provider_has_and_flags_the_rest(engine):
+    add_customers(engine, *[customer(f"C{i}") for i in range(1, 7)])
+    found = add_message(engine, "C1", status="unknown")
+    missing = add_message(engine, "C2", status="unknown")
+    silent = add_message(engine, "C3", provider_id="SMc")  # sent, never a final callback
     fresh = add_message(engine, "C4", provider_id="SMd", sent_at=NOW - timedelta(minutes=10))
-    email = add_message(engine, "C1", channel="email", provider_id="x-msg")
-    sms = ScriptedSMS({str(delivered): EventType.DELIVERED, str(unknown): EventType.SENT})
+    email = add_message(engine, "C5", channel="email", status="unknown")
+    called_back = add_message(engine, "C6", status="sending", provider_id=None, sent_at=None)
+    ingest(engine, [sms_event(EventType.DELIVERED, "SMfast")])  # its callback came before record_sent
+    with session_scope(engine) as session:
+        ledger.record_sent(session, "twilio", {called_back: "SMfast"})
+    sms = ScriptedSMS({str(found)})
     adapters = {"sms": sms, "email": NoLookup()}
-    report = reconcile(
-        engine,
-        Settings(),
-        older_than=timedelta(hours=2),
-        flag_after=timedelta(hours=4),
-        adapter_for=adapters.__getitem__,
-        now=NOW,
-    )
-    assert report.stuck == 4 and report.looked_up == 3 and report.moved == 2
-    assert sorted(sms.asked[0][0]) == sorted([str(delivered), str(unknown), str(silent)])
-    assert sms.asked[0][1] <= SENT_AT and sms.closed
+    window = {"older_than": timedelta(hours=2), "flag_after": timedelta(hours=4), "now": NOW}
+    report = reconcile(engine, Settings(), adapter_for=adapters.__getitem__, **window)
+    assert report.replayed == 1 and status_of(engine, called_back) == "delivered"
+    assert sms.asked[0][0] == sorted([str(found), str(missing)]) and sms.closed  # only unknowns asked
+    assert sms.asked[0][1] <= SENT_AT
+    assert (report.stuck, report.looked_up, report.moved, report.not_found) == (4, 2, 1, 1)
+    assert (message(engine, found).status, message(engine, found).provider_id) == ("sent", f"SM{found}")
     assert "email" in report.not_looked_up
-    assert status_of(engine, delivered) == "delivered"
-    assert (message(engine, unknown).status, message(engine, unknown).provider_id) == ("sent", f"SM{unknown}")
     # past flag_after and still open: flagged, status untouched, nothing resent
-    assert report.flagged == 2  # the silent SMS and the email nobody could look up
+    assert report.flagged == 3  # the unknown Twilio lacks, the silent SMS, the email nobody could ask
+    assert (message(engine, missing).status, message(engine, missing).last_error_code) == ("unknown", "stuck")
     assert (message(engine, silent).status, message(engine, silent).last_error_code) == ("sent", "stuck")
     assert message(engine, email).last_error_code == "stuck"
     assert message(engine, fresh).last_error_code is None
-    again = reconcile(
-        engine,
-        Settings(),
-        older_than=timedelta(hours=2),
-        flag_after=timedelta(hours=4),
-        adapter_for=adapters.__getitem__,
-        now=NOW,
-    )
+    again = reconcile(engine, Settings(), adapter_for=adapters.__getitem__, **window)
     assert again.flagged == 0  # flagged once
 
 
 def test_a_failing_look_up_is_reported_not_fatal(engine):
     add_customers(engine, customer("C1"))
-    add_message(engine, "C1", provider_id="SMa")
-    sms = ScriptedSMS({}, fail=True)
+    add_message(engine, "C1", status="unknown")
+    sms = ScriptedSMS(set(), fail=True)
     report = reconcile(engine, Settings(), adapter_for=lambda kind: sms, channels=("sms",), now=NOW)
     assert report.looked_up == 0 and "timed out" in report.not_looked_up["sms"]
 
