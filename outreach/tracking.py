@@ -15,9 +15,9 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from channels.events import DeliveryEvent, EventType, Reason
@@ -301,7 +301,9 @@ def _apply_dead_address(session: Session, event: DeliveryEvent, message: Message
     return session.execute(stmt).rowcount or 0
 
 
-def replay(session: Session, message_ids: Sequence[int] | None = None) -> IngestResult:
+def replay(
+    session: Session, message_ids: Sequence[int] | None = None, orphans_since: timedelta = timedelta(days=7)
+) -> IngestResult:
     """Apply stored events that could not move their message when they came.
 
     Orphans (no message yet, e.g. a callback faster than the dispatcher's record_sent) are matched
@@ -311,7 +313,9 @@ def replay(session: Session, message_ids: Sequence[int] | None = None) -> Ingest
     result = IngestResult()
     orphans = session.scalars(
         select(DeliveryEventRecord).where(
-            DeliveryEventRecord.message_id.is_(None), DeliveryEventRecord.provider_message_id.is_not(None)
+            DeliveryEventRecord.message_id.is_(None),
+            DeliveryEventRecord.provider_message_id.is_not(None),
+            DeliveryEventRecord.received_at >= datetime.now(UTC) - orphans_since,
         )
     ).all()
     if orphans:
@@ -321,10 +325,19 @@ def replay(session: Session, message_ids: Sequence[int] | None = None) -> Ingest
                 record.message_id = message.id
                 result.matched += 1
         session.flush()
+    # only events that say more than the message's status: a "sent" message's own "sent" event is old news
+    beyond_sent = [
+        str(kind) for kind, status in LEDGER_STATUS.items() if ledger.RANK[status] > ledger.RANK["sent"]
+    ]
     stmt = (
         select(DeliveryEventRecord, Message)
         .join(Message, Message.id == DeliveryEventRecord.message_id)
-        .where(Message.status.in_(MOVABLE_FROM))
+        .where(
+            or_(
+                Message.status == "unknown",
+                and_(Message.status == "sent", DeliveryEventRecord.event_type.in_(beyond_sent)),
+            )
+        )
     )
     if message_ids is not None:
         stmt = stmt.where(Message.id.in_(list(message_ids)))
