@@ -7,7 +7,7 @@ changes nothing twice. An opt-out applies to every customer who has that mobile 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -66,6 +66,15 @@ def _reply(sms: InboundSMS, settings: Settings) -> str | None:
 
 
 def handle_sms(session: Session, sms: InboundSMS, settings: Settings) -> InboundOutcome:
+    sms = replace(
+        sms,
+        sid=tracking.storable(sms.sid)[:100],
+        sender=tracking.storable(sms.sender)[:254],
+        recipient=tracking.storable(sms.recipient)[:254],
+        body=tracking.storable(sms.body),
+        opt_out_type=tracking.storable(sms.opt_out_type),
+        raw=tracking.storable(sms.raw),
+    )
     customers = list(session.scalars(select(Customer.customer_id).where(Customer.mobile == sms.sender)))
     last_sent = None
     if customers:

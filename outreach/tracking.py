@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
@@ -77,6 +77,33 @@ class IngestResult:
         self.unmatched_ids.extend(other.unmatched_ids)
 
 
+def storable(value):
+    """Text as both databases take it: PostgreSQL refuses NUL characters in text and parameters."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, Mapping):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(v) for v in value]
+    return value
+
+
+def _storable_event(event: DeliveryEvent) -> DeliveryEvent:
+    return replace(
+        event,
+        message_id=storable(event.message_id),
+        provider_message_id=storable(event.provider_message_id),
+        description=storable(event.description),
+        event_id=storable(event.event_id),
+        metadata=storable(event.metadata),
+        raw=storable(event.raw),
+    )
+
+
+def _cut(value: str | None, length: int) -> str | None:
+    return value[:length] if value else value
+
+
 def content_key(event: DeliveryEvent) -> str:
     """A hash of what the event says, leaving out the provider's own event id."""
     raw = {k: v for k, v in event.raw.items() if event.event_id is None or v != event.event_id}
@@ -137,8 +164,8 @@ def _row(event: DeliveryEvent, message: Message | None, received_at: datetime) -
         "message_id": message.id if message else None,
         "channel": event.channel,
         "provider": event.provider,
-        "provider_event_id": event.event_id,
-        "provider_message_id": event.provider_message_id,
+        "provider_event_id": _cut(event.event_id, 128),
+        "provider_message_id": _cut(event.provider_message_id, 100),
         "content_key": content_key(event),
         "event_type": str(event.type),
         "reason": str(event.reason) if event.reason else None,
@@ -152,7 +179,7 @@ def _row(event: DeliveryEvent, message: Message | None, received_at: datetime) -
 
 def ingest(session: Session, events: Iterable[DeliveryEvent]) -> IngestResult:
     """Store new events, move their messages forward, apply consent and contact-data effects."""
-    events = list(events)
+    events = [_storable_event(event) for event in events]
     result = IngestResult(received=len(events))
     if not events:
         return result
@@ -231,7 +258,7 @@ def _advance(session: Session, pairs: Sequence[tuple[DeliveryEvent, Message]]) -
 def _values_for(message: Message, target: str, event: DeliveryEvent) -> dict[str, object]:
     values: dict[str, object] = {}
     if message.provider_id is None and event.provider_message_id:
-        values.update(provider=event.provider, provider_id=event.provider_message_id)
+        values.update(provider=event.provider, provider_id=_cut(event.provider_message_id, 100))
     if message.sent_at is None and target in ("sent", "delivered", "undelivered", "bounced"):
         values["sent_at"] = event.timestamp  # an ``unknown`` message: the provider's word dates it
     if target in ("failed", "undelivered", "bounced"):
