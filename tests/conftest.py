@@ -115,7 +115,7 @@ def engine(db_url):
 
 
 @pytest.fixture(scope="session")
-def prefect_harness():
+def prefect_server():
     """The one Prefect test server of the session (a temporary SQLite database); every test that
     runs flows for real asks for this fixture, never a harness of its own."""
     from prefect.testing.utilities import prefect_test_harness

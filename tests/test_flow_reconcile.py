@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 
 
 def test_flow_flags_what_nobody_can_settle_and_publishes_artifacts(
-    prefect_harness, sqlite_url, tmp_path, monkeypatch
+    prefect_server, sqlite_url, tmp_path, monkeypatch
 ):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

@@ -12,7 +12,7 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
-from outreach.cli import core  # noqa: E402,F401,I001
+from outreach.cli import core, run  # noqa: E402,F401,I001
 from outreach.cli import serve  # noqa: E402,F401
 from outreach.cli import status  # noqa: E402,F401
 

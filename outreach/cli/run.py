@@ -1,0 +1,132 @@
+"""Run the daily flow locally and print its funnel; `outreach demo` builds a synthetic bank first."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from outreach.cli import app
+from outreach.config import get_settings, load_offers
+from outreach.db import engine_for, upgrade
+from outreach.funnel import Funnel, compute
+
+console = Console()
+
+
+def today() -> date:
+    """The bank's calendar day (Amsterdam), not the server's UTC date."""
+    settings = get_settings()
+    zone = load_offers(settings.offers_file).policy.default_timezone
+    return datetime.now(ZoneInfo(zone)).date()
+
+
+def _prefect_env() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def run_flow(run_date: date, candidates_file: Path | None) -> dict:
+    _prefect_env()
+    from flows.daily import daily_outreach  # Prefect is imported only when a flow runs
+
+    return daily_outreach(run_date=run_date.isoformat(),
+                          candidates_file=str(candidates_file) if candidates_file else None)
+
+
+def print_funnel(funnel: Funnel) -> None:
+    stages = Table(title=f"Funnel {funnel.run_date.isoformat()}", show_lines=False)
+    stages.add_column("stage")
+    stages.add_column("count", justify="right")
+    for name, count in [("candidates", funnel.candidates), ("eligible", funnel.eligible),
+                        ("planned", funnel.planned), ("held (quiet hours)", funnel.held),
+                        ("sent", funnel.sent), ("delivered", funnel.delivered)]:
+        stages.add_row(name, f"{count:,}")
+    console.print(stages)
+    reasons = Table(title="Outcomes by reason")
+    reasons.add_column("reason")
+    reasons.add_column("count", justify="right")
+    for reason, count in sorted(funnel.reasons.items(), key=lambda kv: -kv[1]):
+        reasons.add_row(reason, f"{count:,}")
+    console.print(reasons)
+    channels = Table(title="Messages by channel and status")
+    channels.add_column("channel")
+    statuses = sorted({s for v in funnel.channels.values() for s in v})
+    for status in statuses:
+        channels.add_column(status, justify="right")
+    for channel, counts in sorted(funnel.channels.items()):
+        channels.add_row(channel, *[f"{counts.get(s, 0):,}" for s in statuses])
+    console.print(channels)
+    if not funnel.balanced:
+        console.print(f"[red]{funnel.undecided} candidates have no decision[/red]")
+
+
+@app.command("run")
+def run(
+    run_date: str = typer.Option(None, "--date", help="Day to run (YYYY-MM-DD); default today."),
+    candidates: Path = typer.Option(None, "--candidates", help="A candidates CSV/Parquet instead of payment signals."),
+) -> None:
+    """Run the daily-outreach flow for a date (idempotent: a second run sends nothing twice)."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+    day = date.fromisoformat(run_date) if run_date else today()
+    run_flow(day, candidates)
+    print_funnel(compute(engine_for(settings.database_url), day))
+
+
+def _outputs(outbox: Path, day: date) -> list[tuple[str, str]]:
+    folder = outbox / day.isoformat()
+    found = []
+    for channel, pattern in [("sms", "*.json"), ("email", "*.eml"), ("letter", "*.pdf"), ("call", "*.csv")]:
+        files = sorted((folder / channel).glob(pattern)) if (folder / channel).exists() else []
+        found.append((channel, f"{folder / channel}  ({len(files)} files)"))
+    batches = sorted((folder / "print").glob("*")) if (folder / "print").exists() else []
+    if batches:
+        found.append(("print batches", f"{folder / 'print'}  ({len(batches)} files)"))
+    return found
+
+
+@app.command("demo")
+def demo(
+    customers: int = typer.Option(10_000, help="Customers in the synthetic bank."),
+    seed: int = typer.Option(1, help="Seed: the same seed gives the same bank."),
+    data_dir: Path = typer.Option(Path("demo"), help="Where the synthetic CSV files go."),
+) -> None:
+    """Build a synthetic bank (once), then run today's flow end to end on the local outbox channels."""
+    from outreach.imports import import_directory
+    from outreach.synth import generate
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    engine = engine_for(settings.database_url)
+    day = today()
+    if _customer_count(engine) == 0:
+        console.print(f"[bold]Generating a synthetic bank of {customers:,} customers[/bold] in {data_dir}/")
+        generate(data_dir, customers=customers, seed=seed, as_of=day)
+        for report in import_directory(engine, data_dir):
+            console.print(f"  imported {report}")
+    else:
+        console.print("Synthetic bank already in the database; reusing it (delete outreach.db to start over).")
+    console.print(f"[bold]Running daily-outreach for {day.isoformat()}[/bold] on Prefect's embedded server")
+    run_flow(day, None)
+    print_funnel(compute(engine, day))
+    console.print("[bold]Outputs[/bold]")
+    for name, where in _outputs(settings.outbox_dir, day):
+        console.print(f"  {name:14} {where}")
+    console.print(f"  {'database':14} {settings.database_url}")
+    console.print("Next: `outreach export decisions --date " + day.isoformat() + "`, `outreach --help`.")
+
+
+def _customer_count(engine) -> int:
+    from sqlalchemy import func, select
+
+    from outreach.db import session_scope
+    from outreach.models import Customer
+
+    with session_scope(engine) as session:
+        return session.scalar(select(func.count()).select_from(Customer)) or 0
