@@ -38,14 +38,24 @@ def decide_task(run_date: date) -> dict:
     return {"decided": report.decided, "messages_planned": report.messages_planned}
 
 
-@task(name="dispatch-batch", task_run_name="dispatch-{channel}-{batch_no}", persist_result=False,
-      retries=2, retry_delay_seconds=[2, 10])
+@task(
+    name="dispatch-batch",
+    task_run_name="dispatch-{channel}-{batch_no}",
+    persist_result=False,
+    retries=2,
+    retry_delay_seconds=[2, 10],
+)
 def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchReport:
     settings = get_settings()
     adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
     try:
-        dispatcher = Dispatcher(_engine(), settings, load_offers(settings.offers_file), adapter,
-                                worker=f"flow-{channel}-{batch_no}")
+        dispatcher = Dispatcher(
+            _engine(),
+            settings,
+            load_offers(settings.offers_file),
+            adapter,
+            worker=f"flow-{channel}-{batch_no}",
+        )
         return dispatcher.send_ids(ids)
     finally:
         adapter.close()
@@ -55,8 +65,11 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
 def funnel_task(run_date: date) -> list[dict]:
     funnel = compute(_engine(), run_date)
     rows = funnel.rows()
-    create_table_artifact(table=rows, key=f"funnel-{run_date.isoformat()}",
-                          description=f"Outreach funnel for {run_date.isoformat()} (counts only)")
+    create_table_artifact(
+        table=rows,
+        key=f"funnel-{run_date.isoformat()}",
+        description=f"Outreach funnel for {run_date.isoformat()} (counts only)",
+    )
     return rows
 
 
@@ -64,8 +77,12 @@ def _workers() -> int:
     return get_settings().max_workers
 
 
-@flow(name="daily-outreach", flow_run_name="daily-outreach-{run_date}",
-      task_runner=ThreadPoolTaskRunner(max_workers=4), log_prints=False)
+@flow(
+    name="daily-outreach",
+    flow_run_name="daily-outreach-{run_date}",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    log_prints=False,
+)
 def daily_outreach(run_date: str | None = None, candidates_file: str | None = None) -> dict:
     """Pull the day's candidates, decide, plan the ledger, send every channel in batches, report."""
     logger = get_run_logger()
@@ -82,7 +99,14 @@ def daily_outreach(run_date: str | None = None, candidates_file: str | None = No
         futures = [dispatch_batch.submit(channel, ids, n) for n, ids in enumerate(batches)]
         for future in futures:
             total.add(future.result())
-    logger.info("dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d",
-                total.claimed, total.sent, total.failed, total.unknown, total.requeued, total.cancelled)
+    logger.info(
+        "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d",
+        total.claimed,
+        total.sent,
+        total.failed,
+        total.unknown,
+        total.requeued,
+        total.cancelled,
+    )
     funnel_task(day)
     return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": vars(total)}

@@ -207,6 +207,20 @@ class DeliveryEventRecord(Base):
     raw: Mapped[dict | None] = mapped_column(JSON)
 
 
+class ImportRejection(Base):
+    """One rejected input row: which file, which row and column, and why (values masked)."""
+
+    __tablename__ = "import_rejections"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)  # one import or candidate load
+    kind: Mapped[str] = mapped_column(String(16))  # customers | transactions | ... | candidates
+    file: Mapped[str] = mapped_column(String(255))
+    row_number: Mapped[int] = mapped_column(Integer)  # line in the file where the row starts (header = 1)
+    column_name: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class InboundMessage(Base):
     """A message a customer sent us (SMS reply, STOP, START, HELP), stored once per provider id."""
 

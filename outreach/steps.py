@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy import Engine
 
 from outreach.candidates import FileDrop, PaymentSignals, load_candidates
-from outreach.config import Settings
+from outreach.config import Settings, load_offers
 
 
-def load_day_candidates(engine: Engine, settings: Settings, run_date: date, candidates_file: str | None) -> dict:
+def load_day_candidates(
+    engine: Engine, settings: Settings, run_date: date, candidates_file: str | None
+) -> dict:
     """Today's candidates from a file drop when one is given, else from the payment signals."""
-    source = FileDrop(Path(candidates_file)) if candidates_file else PaymentSignals(engine)
-    return asdict(load_candidates(engine, run_date, source))
+    source = FileDrop(candidates_file) if candidates_file else PaymentSignals(engine)
+    codes = set(load_offers(settings.offers_file).by_code())
+    report = load_candidates(engine, run_date, source, offer_codes=codes)
+    counts = asdict(report)
+    counts.pop("rejections", None)  # row-level detail stays in import_rejections, not in Prefect
+    return counts

@@ -14,8 +14,9 @@ DAY = date(2026, 11, 18)
 
 
 @pytest.mark.prefect
-def test_daily_flow_runs_end_to_end_and_twice_sends_nothing_twice(prefect_server, sqlite_url, tmp_path,
-                                                                  monkeypatch):
+def test_daily_flow_runs_end_to_end_and_twice_sends_nothing_twice(
+    prefect_server, sqlite_url, tmp_path, monkeypatch
+):
     from flows.daily import daily_outreach
     from outreach.config import get_settings
 

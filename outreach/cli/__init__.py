@@ -11,10 +11,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-# Topic modules attach their commands to ``app`` on import (one line each, keep sorted).
-from outreach.cli import core, run  # noqa: E402,F401,I001
-from outreach.cli import serve  # noqa: E402,F401
-from outreach.cli import status  # noqa: E402,F401
+# Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.core  # noqa: E402,F401
+import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.run  # noqa: E402,F401
+import outreach.cli.serve  # noqa: E402,F401
+import outreach.cli.status  # noqa: E402,F401
 
 
 def main() -> None:

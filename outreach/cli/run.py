@@ -35,17 +35,23 @@ def run_flow(run_date: date, candidates_file: Path | None) -> dict:
     _prefect_env()
     from flows.daily import daily_outreach  # Prefect is imported only when a flow runs
 
-    return daily_outreach(run_date=run_date.isoformat(),
-                          candidates_file=str(candidates_file) if candidates_file else None)
+    return daily_outreach(
+        run_date=run_date.isoformat(), candidates_file=str(candidates_file) if candidates_file else None
+    )
 
 
 def print_funnel(funnel: Funnel) -> None:
     stages = Table(title=f"Funnel {funnel.run_date.isoformat()}", show_lines=False)
     stages.add_column("stage")
     stages.add_column("count", justify="right")
-    for name, count in [("candidates", funnel.candidates), ("eligible", funnel.eligible),
-                        ("planned", funnel.planned), ("held (quiet hours)", funnel.held),
-                        ("sent", funnel.sent), ("delivered", funnel.delivered)]:
+    for name, count in [
+        ("candidates", funnel.candidates),
+        ("eligible", funnel.eligible),
+        ("planned", funnel.planned),
+        ("held (quiet hours)", funnel.held),
+        ("sent", funnel.sent),
+        ("delivered", funnel.delivered),
+    ]:
         stages.add_row(name, f"{count:,}")
     console.print(stages)
     reasons = Table(title="Outcomes by reason")
@@ -69,7 +75,9 @@ def print_funnel(funnel: Funnel) -> None:
 @app.command("run")
 def run(
     run_date: str = typer.Option(None, "--date", help="Day to run (YYYY-MM-DD); default today."),
-    candidates: Path = typer.Option(None, "--candidates", help="A candidates CSV/Parquet instead of payment signals."),
+    candidates: Path = typer.Option(
+        None, "--candidates", help="A candidates CSV/Parquet instead of payment signals."
+    ),
 ) -> None:
     """Run the daily-outreach flow for a date (idempotent: a second run sends nothing twice)."""
     settings = get_settings()
@@ -98,7 +106,7 @@ def demo(
     data_dir: Path = typer.Option(Path("demo"), help="Where the synthetic CSV files go."),
 ) -> None:
     """Build a synthetic bank (once), then run today's flow end to end on the local outbox channels."""
-    from outreach.imports import import_directory
+    from outreach.importer import import_directory
     from outreach.synth import generate
 
     settings = get_settings()
@@ -108,10 +116,10 @@ def demo(
     if _customer_count(engine) == 0:
         console.print(f"[bold]Generating a synthetic bank of {customers:,} customers[/bold] in {data_dir}/")
         generate(data_dir, customers=customers, seed=seed, as_of=day)
-        for report in import_directory(engine, data_dir):
-            console.print(f"  imported {report}")
+        for kind, report in import_directory(engine, data_dir).items():
+            console.print(f"  {kind:13} {report.summary()}")
     else:
-        console.print("Synthetic bank already in the database; reusing it (delete outreach.db to start over).")
+        console.print("Synthetic bank already in the database; reusing it (delete outreach.db to restart).")
     console.print(f"[bold]Running daily-outreach for {day.isoformat()}[/bold] on Prefect's embedded server")
     run_flow(day, None)
     print_funnel(compute(engine, day))
