@@ -1,5 +1,9 @@
 # The two commands a newcomer runs: `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
 VENV ?= .venv
+# this machine's pip config names local wheel folders that may be absent: hide that noise only
+QUIET := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
@@ -8,8 +12,8 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet --upgrade pip $(QUIET)
+	$(VENV)/bin/pip install --quiet -e '.[test]' $(QUIET)
 	touch $@
 
 venv: $(VENV)/.installed

@@ -19,6 +19,7 @@ from outreach.db import engine_for
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
+from outreach.sending import reconcile_in_doubt
 from outreach.steps import load_day_candidates
 
 
@@ -61,6 +62,24 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
         adapter.close()
 
 
+@task(name="reconcile", task_run_name="reconcile-{channel}", persist_result=False)
+def reconcile_task(channel: str, run_date: date) -> dict:
+    """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
+    settings = get_settings()
+    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    try:
+        dispatcher = Dispatcher(
+            _engine(),
+            settings,
+            load_offers(settings.offers_file),
+            adapter,
+            worker=f"flow-{channel}-reconcile",
+        )
+        return vars(reconcile_in_doubt(dispatcher, run_date))
+    finally:
+        adapter.close()
+
+
 @task(name="funnel", persist_result=False)
 def funnel_task(run_date: date) -> list[dict]:
     funnel = compute(_engine(), run_date)
@@ -95,6 +114,7 @@ def daily_outreach(run_date: str | None = None, candidates_file: str | None = No
     total = DispatchReport()
     now = datetime.now(UTC)
     for channel in KINDS:
+        reconcile_task(channel, day)
         batches = due_batches(_engine(), day, channel, now, settings.batch_size)
         futures = [dispatch_batch.submit(channel, ids, n) for n, ids in enumerate(batches)]
         for future in futures:

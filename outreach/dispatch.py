@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from channels.base import Address, BatchOutcome, Channel, OutboundMessage
-from channels.errors import OutcomeUnknown, PermanentError, RecipientRejected, TransientError
+from channels.errors import (
+    ConfigurationError,
+    OutcomeUnknown,
+    PermanentError,
+    RecipientRejected,
+    TransientError,
+)
 from outreach import consent, ledger
 from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
@@ -197,7 +203,9 @@ class Dispatcher:
                         "opt_out",
                         f"provider:{self.channel.provider}",
                     )
-                if isinstance(error, PermanentError):
+                if isinstance(error, ConfigurationError):
+                    status = "planned"  # the channel refused to send (bad credentials): nothing left
+                elif isinstance(error, PermanentError):
                     status = "failed"
                 elif isinstance(error, OutcomeUnknown):
                     status = "unknown"

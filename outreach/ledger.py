@@ -6,6 +6,7 @@ Status lifecycle (never backwards):
        │           ├──────► failed            (provider refused: permanent)
        │           ├──────► planned           (transient failure, retry budget left)
        │           └──────► unknown ──► sent | failed   (request may have left: reconcile, never resend)
+       │                        └─────► planned         (reconciled: the provider has no such message)
        └──► cancelled                          (consent withdrawn before sending)
 """
 
@@ -32,7 +33,9 @@ RANK = {
     "bounced": 5,
 }
 TERMINAL = {"cancelled", "delivered", "undelivered", "failed", "bounced"}
-RETRYABLE = {("sending", "planned")}  # the one backward step: a transient failure gives the slot back
+# the backward steps: a transient failure gives the slot back; reconciliation found that the
+# provider verifiably never got an in-doubt message (outreach.sending)
+RETRYABLE = {("sending", "planned"), ("unknown", "planned")}
 
 
 def idempotency_key(run_date: date, customer_id: str, offer_code: str, channel: str) -> str:

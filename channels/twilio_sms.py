@@ -1,0 +1,350 @@
+"""SMS through Twilio's Messages API with the official ``twilio`` SDK.
+
+One SDK client per worker thread (the client is not thread-safe, twilio-python #580), a bounded
+pool per adapter, an HTTP timeout on every call (the SDK has none), tenacity retries for the
+answers that prove nothing was created, and everything else reported per message (see
+``channels.classification`` for the table).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from channels.base import BatchOutcome, OutboundMessage, SendResult
+from channels.classification import (
+    TWILIO_CODES,
+    Rule,
+    Verdict,
+    parse_retry_after,
+    retry_policy,
+    rule_for,
+    to_error,
+)
+from channels.errors import ChannelError, ConfigurationError, OutcomeUnknown, TransientError
+from channels.redact import mask_logger, mask_phone, scrub
+
+log = logging.getLogger(__name__)
+PROVIDER = "twilio"
+DEFAULT_API_URL = "https://api.twilio.com"
+
+
+def _secret(value: object) -> str:
+    """Accept a plain string or anything SecretStr-like (``get_secret_value``)."""
+    getter = getattr(value, "get_secret_value", None)
+    return getter() if callable(getter) else str(value)
+
+
+class _HttpClient(TwilioHttpClient):
+    """The SDK's requests client, remembering the last response so 429's Retry-After is readable
+    (TwilioRestException carries no headers). One instance per thread, like the Client."""
+
+    last_headers: Mapping[str, str] = {}
+
+    def request(self, *args: Any, **kwargs: Any):  # noqa: ANN201 - the SDK's signature
+        self.last_headers = {}
+        response = super().request(*args, **kwargs)
+        self.last_headers = response.headers or {}
+        return response
+
+
+class TwilioSMS:
+    kind: ClassVar[str] = "sms"
+    provider: ClassVar[str] = PROVIDER
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: object,
+        *,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        status_callback: str | None = None,
+        validity_period: int | None = None,
+        api_url: str | None = None,
+        timeout: float = 10.0,
+        max_attempts: int = 4,
+        concurrency: int = 4,
+        sleep: Callable[[float], None] | None = None,
+        **_: object,  # settings-derived options for other backends (outbox_dir, ...)
+    ) -> None:
+        missing = [
+            name
+            for name, value in (("account_sid", account_sid), ("auth_token", auth_token))
+            if not value or not _secret(value)
+        ]
+        if not (from_ or messaging_service_sid):
+            missing.append("from_ or messaging_service_sid")
+        if missing:
+            raise ConfigurationError(f"Twilio SMS needs {', '.join(missing)}", provider=PROVIDER)
+        if validity_period is not None and not 1 <= validity_period <= 36000:
+            raise ConfigurationError("validity_period must be 1..36000 seconds", provider=PROVIDER)
+        if timeout <= 0:
+            raise ConfigurationError("timeout must be positive", provider=PROVIDER)
+        self.account_sid = account_sid
+        self._auth_token = _secret(auth_token)
+        self.from_ = from_
+        self.messaging_service_sid = messaging_service_sid
+        self.status_callback = status_callback
+        self.validity_period = validity_period
+        self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.concurrency = max(1, concurrency)
+        # after this long a message Twilio does not list was never created (the POST is synchronous)
+        self.reconcile_settle = timedelta(seconds=timeout + 60)
+        self._sleep = sleep
+        self._local = threading.local()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        # the SDK logs query strings (a list by To= carries the number): mask what it logs
+        self._http_logger = mask_logger("twilio.http_client")
+        mask_logger("urllib3.connectionpool")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: object) -> TwilioSMS:
+        """Build from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, OUTREACH_TWILIO_FROM or
+        OUTREACH_TWILIO_MESSAGING_SERVICE_SID, OUTREACH_TWILIO_STATUS_CALLBACK,
+        OUTREACH_TWILIO_VALIDITY_PERIOD, OUTREACH_TWILIO_API_URL; names what is missing."""
+        env = os.environ if env is None else env
+        missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not env.get(name)]
+        if not (env.get("OUTREACH_TWILIO_FROM") or env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID")):
+            missing.append("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
+        if missing:
+            raise ConfigurationError(
+                f"SMS backend 'twilio' is configured but {', '.join(missing)} is not set", provider=PROVIDER
+            )
+        validity = env.get("OUTREACH_TWILIO_VALIDITY_PERIOD")
+        try:
+            validity_period = int(validity) if validity else None
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"OUTREACH_TWILIO_VALIDITY_PERIOD must be a whole number of seconds, got {validity!r}",
+                provider=PROVIDER,
+            ) from exc
+        return cls(
+            env["TWILIO_ACCOUNT_SID"],
+            env["TWILIO_AUTH_TOKEN"],
+            from_=env.get("OUTREACH_TWILIO_FROM") or None,
+            messaging_service_sid=env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID") or None,
+            status_callback=env.get("OUTREACH_TWILIO_STATUS_CALLBACK") or None,
+            validity_period=validity_period,
+            api_url=env.get("OUTREACH_TWILIO_API_URL") or None,
+            **options,
+        )
+
+    # -- clients and pool ---------------------------------------------------------------------
+
+    def _client(self) -> Client:
+        """This thread's SDK client, made on first use."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            http = _HttpClient(timeout=self.timeout, logger=self._http_logger)
+            client = Client(self.account_sid, self._auth_token, http_client=http)
+            client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
+            client.api.base_url = self.api_url
+            self._local.client = client
+        return client
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="twilio-sms")
+            return self._pool
+
+    # -- sending --------------------------------------------------------------------------------
+
+    def callback_url(self, message: OutboundMessage) -> str | None:
+        """The status callback URL with our message id added (``outreach_id``), so a callback that
+        overtakes the ledger update still finds its message. Not personal data."""
+        if not self.status_callback:
+            return None
+        parts = urlsplit(self.status_callback)
+        query = parse_qsl(parts.query) + [("outreach_id", message.message_id)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        if not messages:
+            return outcome
+        stop = threading.Event()  # set on a configuration error: send nothing more
+        futures = {m.message_id: self._executor().submit(self._send_one, m, stop) for m in messages}
+        for message_id, future in futures.items():
+            try:
+                outcome.results[message_id] = future.result()
+            except ChannelError as exc:
+                outcome.errors[message_id] = exc
+            except Exception as exc:  # a bug must not lose the other messages' outcomes
+                log.exception("unexpected error sending SMS %s", message_id)
+                outcome.errors[message_id] = OutcomeUnknown(
+                    f"unexpected {type(exc).__name__}: {scrub(str(exc))}", provider=PROVIDER
+                )
+        return outcome
+
+    def _send_one(self, message: OutboundMessage, stop: threading.Event) -> SendResult:
+        if stop.is_set():
+            raise ConfigurationError("not sent: the channel stopped on a configuration error")
+        params: dict[str, Any] = {"to": message.to, "body": message.body}
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        if self.from_:
+            params["from_"] = self.from_
+        if callback := self.callback_url(message):
+            params["status_callback"] = callback
+        if self.validity_period:
+            params["validity_period"] = self.validity_period
+        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
+        try:
+            created = policy(self._create, params)
+        except ConfigurationError:
+            stop.set()
+            raise
+        except TransientError as exc:
+            log.warning(
+                "SMS %s to %s not sent after retries: %s", message.message_id, mask_phone(message.to), exc
+            )
+            raise
+        return SendResult(message.message_id, created.sid, "sent")
+
+    def _create(self, params: dict[str, Any]):  # noqa: ANN202 - the SDK's MessageInstance
+        client = self._client()
+        try:
+            return client.messages.create(**params)
+        except TwilioException as exc:
+            raise self.classify(exc, client.http_client.last_headers) from None
+        except requests.RequestException as exc:
+            raise classify_network_error(exc) from None
+
+    @staticmethod
+    def classify(exc: TwilioException, headers: Mapping[str, str] | None = None) -> ChannelError:
+        """Map an SDK exception to our error tree, through the table in channels.classification."""
+        if isinstance(exc, TwilioServiceException):  # RFC-9457 answers (SDK >= 9.10)
+            status, code, text = exc.status, exc.code, exc.detail or exc.title
+        elif isinstance(exc, TwilioRestException):
+            status, code, text = exc.status, exc.code, exc.msg
+        else:
+            return OutcomeUnknown(f"twilio SDK error: {scrub(str(exc))}", provider=PROVIDER)
+        try:
+            code = int(code) if code is not None else None
+        except (TypeError, ValueError):
+            code = None
+        rule: Rule = rule_for(status, code, TWILIO_CODES)
+        retry_after = None
+        if rule.verdict is Verdict.RATE_LIMITED and headers:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+        detail = scrub(str(text or "")).removeprefix("Unable to create record: ")
+        return to_error(
+            rule, f"HTTP {status}: {detail}", provider=PROVIDER, code=code, retry_after=retry_after
+        )
+
+    # -- reconciliation -------------------------------------------------------------------------
+
+    def reconcile(
+        self, messages: Sequence[OutboundMessage], sent_after: datetime
+    ) -> dict[str, SendResult | None]:
+        """Did Twilio create these messages? For each in-doubt message (left ``sending`` by a crash,
+        or ``unknown`` after a timeout or reset), list Twilio's messages to the same number sent
+        since ``sent_after`` from our sender, and match on the body; any message from us to that
+        number in the window counts when no body matches (a miss rather than a duplicate).
+
+        A match returns its SendResult (provider SID): the message was sent. ``None`` means Twilio
+        has no such message: the dispatcher marks it failed-not-sent rather than sending it again,
+        because the listing lags creation by an unknown delay and marketing prefers a missed
+        message to a duplicate. Raises TransientError/OutcomeUnknown when Twilio cannot be asked
+        (the message then stays in doubt for the next run).
+
+        Caveat (GUESS, undocumented): Twilio filters ``DateSent`` by day, and a message still
+        queued may have no send date yet; we filter by day and then by ``date_created``.
+        """
+        found: dict[str, SendResult | None] = {}
+        if not messages:
+            return found
+        since = sent_after.astimezone(UTC) - timedelta(minutes=5)  # clock skew between us and Twilio
+        futures = {m.message_id: self._executor().submit(self._find, m, since) for m in messages}
+        for message_id, future in futures.items():
+            found[message_id] = future.result()
+        return found
+
+    def _find(self, message: OutboundMessage, since: datetime) -> SendResult | None:
+        def listing() -> list:
+            client = self._client()
+            try:
+                return client.messages.list(to=message.to, date_sent_after=since.date(), limit=200)
+            except TwilioException as exc:
+                raise self.classify(exc, client.http_client.last_headers) from None
+            except requests.RequestException as exc:
+                raise classify_network_error(exc, idempotent=True) from None
+
+        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
+        ours = [
+            m
+            for m in policy(listing)
+            if (m.date_created is None or m.date_created >= since)
+            and (not self.from_ or m.from_ in (None, self.from_))
+            and (
+                not self.messaging_service_sid
+                or m.messaging_service_sid in (None, self.messaging_service_sid)
+            )
+        ]
+        # the same text first; failing that, any message from our sender to that number in the
+        # window counts as sent (the body may differ if customer data changed before the rerun):
+        # a possible miss is preferred to a possible duplicate
+        matches = [m for m in ours if m.body == message.body] or ours
+        if not matches:
+            return None
+        if len(matches) > 1:
+            log.warning(
+                "%d Twilio messages match SMS %s to %s",
+                len(matches),
+                message.message_id,
+                mask_phone(message.to),
+            )
+        first = min(matches, key=lambda m: m.date_created or since)
+        return SendResult(message.message_id, first.sid, "sent")
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
+def classify_network_error(exc: requests.RequestException, *, idempotent: bool = False) -> ChannelError:
+    """Before the request left (refused, DNS, connect timeout) a retry is safe; after it left
+    (read timeout, reset, broken response) the message may exist: OutcomeUnknown. A GET
+    (``idempotent``) is always safe to retry."""
+    text = scrub(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, requests.ConnectTimeout) or idempotent:
+        return TransientError(f"request not sent: {text}", provider=PROVIDER)
+    if isinstance(exc, requests.ConnectionError) and _connect_failed(exc):
+        return TransientError(f"connection failed before sending: {text}", provider=PROVIDER)
+    return OutcomeUnknown(f"request may have reached Twilio: {text}", provider=PROVIDER)
+
+
+def _connect_failed(exc: BaseException) -> bool:
+    """True when urllib3 failed to open the connection (nothing was written)."""
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        node = pending.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            return True
+        pending.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
+        pending.extend(arg for arg in getattr(node, "args", ()) if isinstance(arg, BaseException))
+    return False

@@ -1,0 +1,174 @@
+"""Resolve messages in doubt against the provider, and drive one channel's day to the end.
+
+Messages are *in doubt* when we cannot know from our own records whether the provider got them:
+
+* ``sending`` rows whose worker died (SIGKILL, OOM, a lost node) after claiming them; they become
+  ``unknown`` once their claim is older than the lease (no live worker holds a claim that long);
+* ``unknown`` rows whose request may have left (a timeout or reset after sending, a 5xx).
+
+They are never resent blindly. ``reconcile_in_doubt`` asks the provider through the adapter's
+``reconcile`` (Twilio: messages to that number since the claim; SendGrid: the ``outreach_id``
+custom arg):
+
+* found: the message was sent; it moves to ``sent`` with the provider's id;
+* not found, and the claim is older than the provider's settle time (Twilio's list shows a
+  message as soon as the POST returns; SendGrid's activity feed can lag minutes): the provider
+  verifiably has no such message, so nothing can be duplicated and the message goes back to
+  ``planned`` for the next pass. With ``resend_not_found=False`` it ends ``failed`` with
+  ``not_sent_unknown`` instead: the stricter stance where marketing takes a missed message over
+  any residual risk (a provider whose records lag more than the settle time);
+* not found but younger than the settle time: stays ``unknown`` for a later pass;
+* a channel that cannot be asked (outbox, letters) or a provider that does not answer: stays
+  ``unknown`` for an operator.
+
+``send_due`` is the loop a worker (or a benchmark, or a test) runs outside Prefect: reconcile,
+send every due batch, repeat while transient failures gave messages back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import select
+
+from channels.errors import ChannelError
+from outreach import ledger
+from outreach.batches import due_batches
+from outreach.db import session_scope
+from outreach.dispatch import MAX_ATTEMPTS, Dispatcher, DispatchReport, release_stale_claims
+from outreach.models import Message
+
+log = logging.getLogger(__name__)
+DEFAULT_LEASE = timedelta(minutes=15)  # longer than any batch can take to send
+DEFAULT_SETTLE = timedelta(minutes=10)  # when the adapter does not say
+
+
+@dataclass
+class ReconcileReport:
+    examined: int = 0
+    found_sent: int = 0
+    requeued: int = 0
+    failed: int = 0
+    still_unknown: int = 0
+
+
+def reconcile_in_doubt(
+    dispatcher: Dispatcher,
+    run_date: date,
+    *,
+    lease: timedelta = DEFAULT_LEASE,
+    settle: timedelta | None = None,
+    resend_not_found: bool = True,
+    now: datetime | None = None,
+) -> ReconcileReport:
+    """Resolve the channel's ``unknown`` messages of ``run_date`` (after turning claims older than
+    ``lease`` into ``unknown``) against the provider. See the module docstring for the rules."""
+    now = now or datetime.now(UTC)
+    channel = dispatcher.channel
+    release_stale_claims(dispatcher.engine, now - lease)
+    with session_scope(dispatcher.engine) as session:
+        rows = session.execute(
+            select(Message.id, Message.claimed_at).where(
+                Message.run_date == run_date, Message.channel == channel.kind, Message.status == "unknown"
+            )
+        ).all()
+    report = ReconcileReport(examined=len(rows))
+    if not rows:
+        return report
+    reconcile = getattr(channel, "reconcile", None)
+    if reconcile is None:
+        report.still_unknown = len(rows)
+        log.warning("%d %s messages in doubt; %s cannot reconcile", len(rows), channel.kind, channel.provider)
+        return report
+    claimed = {mid: _aware(at) or now for mid, at in rows}
+    outbound = {}
+    for message, customer, candidate in dispatcher._load(list(claimed)):
+        try:
+            outbound[message.id] = dispatcher._build(message, customer, candidate)
+        except Exception:  # cannot rebuild (template gone): leave it for an operator
+            log.exception("cannot rebuild message %s for reconciliation", message.id)
+    if not outbound:
+        report.still_unknown = len(rows)
+        return report
+    settle = settle if settle is not None else getattr(channel, "reconcile_settle", DEFAULT_SETTLE)
+    try:
+        found = reconcile(list(outbound.values()), min(claimed.values()) - timedelta(minutes=1))
+    except ChannelError as exc:
+        log.warning("cannot reconcile %d %s messages now: %s", len(outbound), channel.kind, exc)
+        report.still_unknown = len(rows)
+        return report
+    with session_scope(dispatcher.engine) as session:
+        for mid, message in outbound.items():
+            result = found.get(message.message_id)
+            if result is not None:
+                report.found_sent += ledger.transition(
+                    session,
+                    [mid],
+                    "sent",
+                    expected="unknown",
+                    detail=f"reconciled: found at {channel.provider}",
+                    provider=channel.provider,
+                    provider_id=result.provider_message_id,
+                )
+            elif claimed[mid] > now - settle:
+                report.still_unknown += 1
+            elif resend_not_found:
+                report.requeued += ledger.transition(
+                    session,
+                    [mid],
+                    "planned",
+                    expected="unknown",
+                    detail=f"reconciled: not at {channel.provider}, sent again",
+                )
+            else:
+                report.failed += ledger.transition(
+                    session,
+                    [mid],
+                    "failed",
+                    expected="unknown",
+                    detail=f"reconciled: not at {channel.provider}; not resent",
+                    last_error_code="not_sent_unknown",
+                )
+    report.still_unknown += len(rows) - len(outbound)
+    return report
+
+
+def send_due(
+    dispatcher: Dispatcher,
+    run_date: date,
+    *,
+    batch_size: int = 500,
+    at: datetime | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    settle: timedelta | None = None,
+    resend_not_found: bool = True,
+    max_passes: int = MAX_ATTEMPTS + 2,
+) -> tuple[DispatchReport, ReconcileReport]:
+    """Reconcile, then send every due batch of the dispatcher's channel; repeat while transient
+    failures or reconciliation gave messages back, at most ``max_passes`` times."""
+    total, reconciled = DispatchReport(), ReconcileReport()
+    for _ in range(max_passes):
+        step = reconcile_in_doubt(
+            dispatcher, run_date, lease=lease, settle=settle, resend_not_found=resend_not_found
+        )
+        for name in ("examined", "found_sent", "requeued", "failed"):
+            setattr(reconciled, name, getattr(reconciled, name) + getattr(step, name))
+        reconciled.still_unknown = step.still_unknown
+        moved = DispatchReport()
+        for ids in due_batches(
+            dispatcher.engine, run_date, dispatcher.channel.kind, at or datetime.now(UTC), batch_size
+        ):
+            moved.add(dispatcher.send_ids(ids))
+        total.add(moved)
+        if not (moved.requeued or moved.unknown or step.requeued):
+            break
+    return total, reconciled
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; the ledger stores UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
