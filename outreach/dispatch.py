@@ -22,7 +22,7 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
-from outreach import consent, ledger
+from outreach import consent, ledger, tracking
 from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
@@ -189,6 +189,7 @@ class Dispatcher:
         with session_scope(self.engine) as session:
             results = {int(mid): r.provider_message_id for mid, r in outcome.results.items()}
             report.sent += ledger.record_sent(session, self.channel.provider, results)
+            tracking.replay(session, list(results))  # callbacks that came before this bookkeeping
             for mid_text, error in outcome.errors.items():
                 mid = int(mid_text)
                 code = getattr(error, "code", None) or type(error).__name__

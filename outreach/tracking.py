@@ -333,18 +333,25 @@ def replay(
 ) -> IngestResult:
     """Apply stored events that could not move their message when they came.
 
-    Orphans (no message yet, e.g. a callback faster than the dispatcher's record_sent) are matched
-    again by provider message id; events of messages then still in ``sending`` wait for the next
-    replay. Consent effects were applied on arrival and are not repeated.
+    A callback can beat the dispatcher's own bookkeeping: it arrives while the message is still
+    ``sending`` (stored, linked, not applied) or before its provider id is recorded (stored as an
+    orphan). The dispatcher calls this for the ids it has just recorded; the reconcile flow calls
+    it for everything. Orphans are matched again by provider message id. Consent effects were
+    applied on arrival and are not repeated.
     """
     result = IngestResult()
-    orphans = session.scalars(
-        select(DeliveryEventRecord).where(
-            DeliveryEventRecord.message_id.is_(None),
-            DeliveryEventRecord.provider_message_id.is_not(None),
-            DeliveryEventRecord.received_at >= datetime.now(UTC) - orphans_since,
-        )
-    ).all()
+    orphan_filter = [
+        DeliveryEventRecord.message_id.is_(None),
+        DeliveryEventRecord.provider_message_id.is_not(None),
+        DeliveryEventRecord.received_at >= datetime.now(UTC) - orphans_since,
+    ]
+    if message_ids is not None:
+        message_ids = list(message_ids)
+        if not message_ids:
+            return result
+        provider_ids = select(Message.provider_id).where(Message.id.in_(message_ids))
+        orphan_filter.append(DeliveryEventRecord.provider_message_id.in_(provider_ids))
+    orphans = session.scalars(select(DeliveryEventRecord).where(*orphan_filter)).all()
     if orphans:
         events = [_from_record(record) for record in orphans]
         for record, message in zip(orphans, _match(session, events), strict=True):
@@ -367,7 +374,7 @@ def replay(
         )
     )
     if message_ids is not None:
-        stmt = stmt.where(Message.id.in_(list(message_ids)))
+        stmt = stmt.where(Message.id.in_(message_ids))
     pairs = [(_from_record(record), message) for record, message in session.execute(stmt)]
     result.moved = _advance(session, pairs)
     return result

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
+from functools import partial
 
 import httpx
 import pytest
-import uvicorn
 
 from outreach import consent
 from outreach.db import make_engine, session_scope
-from outreach.logs import log_config
-from outreach.web.app import create_app
 from tests.factories import add_customers, customer
-from tests.webhook_kit import SendGridSigner, make_settings, twilio_signature
+from tests.webhook_kit import SendGridSigner, make_settings, running_app, twilio_signature
 
 CAP = 64 * 1024
 
@@ -24,29 +20,9 @@ CAP = 64 * 1024
 def server(sqlite_url):
     engine = make_engine(sqlite_url)
     add_customers(engine, customer("C1", mobile="+31612345678"))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    settings = make_settings(sqlite_url, SendGridSigner(), public_url=base, max_request_bytes=CAP)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app, log_config=log_config("WARNING"), lifespan="off", timeout_graceful_shutdown=2
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert srv.started, "uvicorn did not start"
-    yield base, port, engine
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
-    if getattr(app.state, "engine", None) is not None:
-        app.state.engine.dispose()
+    settings_for = partial(make_settings, sqlite_url, SendGridSigner(), max_request_bytes=CAP)
+    with running_app(lambda base: settings_for(public_url=base)) as (base, port):
+        yield base, port, engine
     engine.dispose()
 
 

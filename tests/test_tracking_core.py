@@ -238,3 +238,43 @@ def test_status_cli_prints_the_table(engine, db_url, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "KIDS_SAVINGS" in result.output and "21211 ×1" in result.output
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
+
+
+class CallsBackBeforeReturning:
+    """An SMS channel whose provider calls back (delivered) before send_batch has even returned,
+    as Twilio can under load: the callback finds the message still ``sending``."""
+
+    kind = "sms"
+    provider = "twilio"
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        for m in messages:
+            sid = f"SMearly{m.message_id}"
+            ingest(self.engine, [sms_event(EventType.DELIVERED, sid, message_id=m.message_id)])
+            outcome.results[m.message_id] = SendResult(m.message_id, sid)
+        return outcome
+
+    def close(self) -> None:
+        pass
+
+
+def test_dispatcher_applies_callbacks_that_beat_its_bookkeeping(engine, tmp_path):
+    from outreach.config import load_offers
+    from outreach.dispatch import Dispatcher
+    from outreach.planning import decide_day
+    from tests.factories import add_candidates
+
+    add_customers(engine, customer("C1"), customer("C2"))
+    add_candidates(engine, DAY, ("C1", "TRAVEL_INSURANCE"), ("C2", "TRAVEL_INSURANCE"))
+    offers = load_offers("offers.yaml")
+    decide_day(engine, DAY, offers, now=SENT_AT)
+    with session_scope(engine) as session:
+        ids = ledger.due_ids(session, DAY, "sms", SENT_AT + timedelta(hours=1))
+    settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path)
+    report = Dispatcher(engine, settings, offers, CallsBackBeforeReturning(engine), "w1").send_ids(ids)
+    assert report.sent == 2
+    assert {status_of(engine, mid) for mid in ids} == {"delivered"}

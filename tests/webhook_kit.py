@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
@@ -20,6 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from outreach.config import Settings
 from outreach.db import session_scope
+from outreach.logs import log_config
 from outreach.models import ConsentEvent, DeliveryEventRecord, InboundMessage, Message
 from outreach.web.app import create_app
 
@@ -156,3 +162,32 @@ def consent_events(engine: Engine, customer_id: str) -> list[tuple[str, str, str
             .order_by(ConsentEvent.recorded_at, ConsentEvent.id)
         )
         return [tuple(row) for row in rows]
+
+
+@contextmanager
+def running_app(settings_for: Callable[[str], Settings]) -> Iterator[tuple[str, int]]:
+    """The app under a real uvicorn on a free loopback port; ``settings_for(base_url)`` configures it
+    (the public URL is only known once the port is)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(settings_for(base))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_config=log_config("WARNING"), lifespan="off", timeout_graceful_shutdown=2)
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        assert server.started, "uvicorn did not start"
+        yield base, port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+        if getattr(app.state, "engine", None) is not None:
+            app.state.engine.dispose()
