@@ -4,7 +4,7 @@ forms of any content, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import tempfile
 from pathlib import Path
 
@@ -28,7 +28,7 @@ FAST = settings(
 
 # schemathesis' lazy (fixture) loader reads a pytest private attribute that pytest 9 dropped, so the
 # app is built at import; its engine is made on first request, after the fixture has migrated the file
-DB_FILE = Path(tempfile.mkdtemp(prefix="outreach-fuzz-")) / "outreach.db"
+DB_FILE = Path(tempfile.gettempdir()) / f"outreach-fuzz-{os.getpid()}.db"
 SIGNER = SendGridSigner()
 APP = create_app(make_settings(f"sqlite:///{DB_FILE}", SIGNER))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
@@ -40,7 +40,8 @@ def migrated():
     yield
     if getattr(APP.state, "engine", None) is not None:
         APP.state.engine.dispose()
-    shutil.rmtree(DB_FILE.parent, ignore_errors=True)
+    for leftover in DB_FILE.parent.glob(DB_FILE.name + "*"):  # the database and its WAL files
+        leftover.unlink(missing_ok=True)
 
 
 @schema.parametrize()
