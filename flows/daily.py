@@ -6,7 +6,8 @@ Parameters are a date and a file path, never personal data (Prefect stores them 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -14,6 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from channels import KINDS, load_channel
 from outreach.batches import due_batches
+from outreach.calls.tasks import create_tasks
 from outreach.config import get_settings, load_offers
 from outreach.db import engine_for
 from outreach.dispatch import Dispatcher, DispatchReport
@@ -92,41 +94,64 @@ def funnel_task(run_date: date) -> list[dict]:
     return rows
 
 
-def _workers() -> int:
-    return get_settings().max_workers
+@task(name="call-tasks", persist_result=False)
+def call_tasks_task(run_date: date, carry_days: int) -> int:
+    """Turn the call messages handed to the call list into agents' tasks (idempotent)."""
+    return sum(create_tasks(_engine(), run_date - timedelta(days=back)) for back in range(carry_days, -1, -1))
 
 
 @flow(
-    name="daily-outreach",
-    flow_run_name="daily-outreach-{run_date}",
+    name="dispatch-due",
+    flow_run_name="dispatch-due-{run_date}",
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     log_prints=False,
 )
-def daily_outreach(run_date: str | None = None, candidates_file: str | None = None) -> dict:
-    """Pull the day's candidates, decide, plan the ledger, send every channel in batches, report."""
+def dispatch_due(run_date: str | None = None) -> dict:
+    """Send every message that is due now: today's plan and held ones whose window has opened.
+
+    The daily flow runs it once; the `dispatch-due` deployment runs it through the day so that
+    messages held for quiet hours go out when their window opens.
+    """
     logger = get_run_logger()
-    day = date.fromisoformat(run_date) if run_date else datetime.now(UTC).date()
+    day = date.fromisoformat(run_date) if run_date else bank_today()
     settings = get_settings()
-    loaded = load_candidates_task(day, candidates_file)
-    logger.info("candidates: %s", loaded)
-    plan = decide_task(day)
-    logger.info("plan: %s", plan)
     total = DispatchReport()
     now = datetime.now(UTC)
     for channel in KINDS:
         reconcile_task(channel, day)
-        batches = due_batches(_engine(), day, channel, now, settings.batch_size)
+        batches = due_batches(_engine(), day, channel, now, settings.batch_size, settings.carry_days)
         futures = [dispatch_batch.submit(channel, ids, n) for n, ids in enumerate(batches)]
         for future in futures:
             total.add(future.result())
+    tasks = call_tasks_task(day, settings.carry_days)
     logger.info(
-        "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d",
+        "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d call_tasks=%d",
         total.claimed,
         total.sent,
         total.failed,
         total.unknown,
         total.requeued,
         total.cancelled,
+        tasks,
     )
+    return {**vars(total), "call_tasks": tasks}
+
+
+def bank_today() -> date:
+    """The bank's calendar day (Amsterdam), not the server's UTC date."""
+    zone = load_offers(get_settings().offers_file).policy.default_timezone
+    return datetime.now(ZoneInfo(zone)).date()
+
+
+@flow(name="daily-outreach", flow_run_name="daily-outreach-{run_date}", log_prints=False)
+def daily_outreach(run_date: str | None = None, candidates_file: str | None = None) -> dict:
+    """Pull the day's candidates, decide, plan the ledger, send every channel in batches, report."""
+    logger = get_run_logger()
+    day = date.fromisoformat(run_date) if run_date else bank_today()
+    loaded = load_candidates_task(day, candidates_file)
+    logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
+    plan = decide_task(day)
+    logger.info("plan: %s", plan)
+    dispatched = dispatch_due(day.isoformat())
     funnel_task(day)
-    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": vars(total)}
+    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": dispatched}

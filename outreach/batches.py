@@ -10,7 +10,9 @@ from outreach import ledger
 from outreach.db import session_scope
 
 
-def due_batches(engine: Engine, run_date: date, channel: str, at: datetime, size: int) -> list[list[int]]:
+def due_batches(
+    engine: Engine, run_date: date, channel: str, at: datetime, size: int, carry_days: int = 0
+) -> list[list[int]]:
     with session_scope(engine) as session:
-        ids = ledger.due_ids(session, run_date, channel, at)
+        ids = ledger.due_ids(session, run_date, channel, at, carry_days)
     return [ids[start : start + size] for start in range(0, len(ids), size)]

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     )
     sms_stop_text: str = "U bent afgemeld voor sms-berichten. You will get no more texts. START: aanmelden."
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
+    # messages held (quiet hours, weekends) stay due for this many days after their plan date
+    carry_days: int = Field(5, ge=0, le=31)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

@@ -13,7 +13,7 @@ Status lifecycle (never backwards):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -91,12 +91,17 @@ def _release_time(decision: Decision) -> datetime | None:
     return None
 
 
-def due_ids(session: Session, run_date: date, channel: str, at: datetime) -> list[int]:
-    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released)."""
+def due_ids(session: Session, run_date: date, channel: str, at: datetime, carry_days: int = 0) -> list[int]:
+    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released).
+
+    ``carry_days`` also takes messages planned on the days before ``run_date`` that are still
+    waiting, e.g. a call held over a weekend or an SMS held past the end of yesterday's window.
+    """
     stmt = (
         select(Message.id)
         .where(
-            Message.run_date == run_date,
+            Message.run_date <= run_date,
+            Message.run_date >= run_date - timedelta(days=carry_days),
             Message.channel == channel,
             Message.status == "planned",
             or_(Message.not_before.is_(None), Message.not_before <= at),

@@ -238,3 +238,7 @@ class InboundMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     raw: Mapped[dict | None] = mapped_column(JSON)
+
+
+# Tables of self-contained areas live in their own modules; importing them here registers them.
+from outreach.calls import models as _call_models  # noqa: E402,F401

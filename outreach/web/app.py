@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
-from outreach.web import unsubscribe, webhooks
+from outreach.web import callcentre, unsubscribe, webhooks
 from outreach.web.limits import BodySizeLimit
 
 
@@ -22,4 +22,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routers register here (one line each): webhooks, unsubscribe, call centre.
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(callcentre.router)
     return app

@@ -1,7 +1,7 @@
 """tracking: inbound messages, event content keys, contact look-up indexes
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-21 21:55:42.100535
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
