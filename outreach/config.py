@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
     # messages held (quiet hours, weekends) stay due for this many days after their plan date
     carry_days: int = Field(5, ge=0, le=31)
+    sms_max_segments: int = Field(2, ge=1, le=10)  # `outreach templates check` fails above this
+    letter_batch_size: int = Field(500, ge=1)  # letters per print batch
+    letter_window_mm: str = "20,45,85,45"  # envelope window: left, top, width, height (DIN 5008 B)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

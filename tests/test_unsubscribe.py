@@ -133,3 +133,20 @@ def test_expired_link_explains_itself(web, monkeypatch):
     response = web.client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 410 and "verlopen" in response.text
     assert stored_counts(web.engine) == (0, 0, 0)
+
+
+def test_general_page_exists_for_links_without_a_token(web):
+    response = web.client.get("/unsubscribe")
+    assert response.status_code == 200 and "STOP" in response.text
+
+
+def test_dispatcher_links_personal_with_a_secret_general_for_dev_and_refuses_real_sends_without():
+    from outreach.dispatch import unsubscribe_link
+
+    personal = unsubscribe_link(SETTINGS, "C1", "email")
+    assert personal.startswith(f"{PUBLIC_URL}/unsubscribe/") and len(personal) > len(PUBLIC_URL) + 60
+    dev = Settings(public_url=PUBLIC_URL, unsubscribe_secret=None)
+    assert unsubscribe_link(dev, "C1", "email") == f"{PUBLIC_URL}/unsubscribe"
+    real = Settings(public_url=PUBLIC_URL, unsubscribe_secret=None, email_backend="sendgrid")
+    with pytest.raises(ConfigError, match="OUTREACH_UNSUBSCRIBE_SECRET"):
+        unsubscribe_link(real, "C1", "email")

@@ -19,6 +19,7 @@ import outreach.cli.fakes  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 import outreach.cli.serve  # noqa: E402,F401
 import outreach.cli.status  # noqa: E402,F401
+import outreach.cli.templates  # noqa: E402,F401
 
 
 def main() -> None:

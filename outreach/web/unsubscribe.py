@@ -66,6 +66,17 @@ def _check(request: Request, token: str) -> tuple[str, str] | HTMLResponse:
         return _page("Tijdelijk niet beschikbaar", "<p>Probeer het later opnieuw. Please try later.</p>", 503)
 
 
+@router.get("/unsubscribe", response_class=HTMLResponse, summary="General opt-out page (no personal link)")
+def general_page() -> HTMLResponse:
+    """Where links point when no personal token could be made (dev runs without a secret)."""
+    return _page(
+        "Afmelden / Unsubscribe",
+        "<p>Afmelden voor aanbiedingen kan in de app, via internetbankieren of telefonisch. "
+        "Op een sms kunt u STOP antwoorden.</p>"
+        "<p>To stop offers, use the app or online banking, or call us. Reply STOP to a text.</p>",
+    )
+
+
 @router.get("/unsubscribe/{token}", response_class=HTMLResponse, responses=_PAGES, summary="Confirm page")
 def unsubscribe_page(request: Request, token: str = TOKEN) -> HTMLResponse:
     checked = _check(request, token)
