@@ -13,16 +13,18 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from channels import KINDS, load_channel
+from channels import KINDS
 from outreach.batches import due_batches
 from outreach.calls.tasks import create_tasks
 from outreach.campaigns.funnel import campaign_funnels
 from outreach.campaigns.report import build_report
+from outreach.channel_setup import open_channel
 from outreach.config import get_settings, load_offers
 from outreach.db import engine_for
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
+from outreach.printing import build_print_batches
 from outreach.sending import reconcile_in_doubt
 from outreach.steps import load_day_candidates
 
@@ -52,7 +54,7 @@ def decide_task(run_date: date) -> dict:
 )
 def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchReport:
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -70,7 +72,7 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
 def reconcile_task(channel: str, run_date: date) -> dict:
     """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -122,6 +124,16 @@ def call_tasks_task(run_date: date, carry_days: int) -> int:
     return sum(create_tasks(_engine(), run_date - timedelta(days=back)) for back in range(carry_days, -1, -1))
 
 
+@task(name="print-batches", persist_result=False)
+def print_batches_task(run_date: date, carry_days: int) -> int:
+    """Regroup each recent day's letters into postcode-sorted print batches with manifests."""
+    settings = get_settings()
+    if settings.backend_for("letter") != "outbox":
+        return 0
+    days = [run_date - timedelta(days=back) for back in range(carry_days, -1, -1)]
+    return sum(len(build_print_batches(settings.outbox_dir, d, settings.letter_batch_size)) for d in days)
+
+
 @flow(
     name="dispatch-due",
     flow_run_name="dispatch-due-{run_date}",
@@ -146,6 +158,7 @@ def dispatch_due(run_date: str | None = None) -> dict:
         for future in futures:
             total.add(future.result())
     tasks = call_tasks_task(day, settings.carry_days)
+    batches = print_batches_task(day, settings.carry_days)
     logger.info(
         "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d call_tasks=%d",
         total.claimed,
@@ -158,7 +171,7 @@ def dispatch_due(run_date: str | None = None) -> dict:
     )
     if total.held_paused:
         logger.warning("%d messages held back: their campaign is paused", total.held_paused)
-    return {**vars(total), "call_tasks": tasks}
+    return {**vars(total), "call_tasks": tasks, "print_batches": batches}
 
 
 def bank_today() -> date:

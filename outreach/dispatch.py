@@ -22,9 +22,9 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
-from outreach import consent, ledger
+from outreach import consent, ledger, tracking
 from outreach.campaigns import gate as campaign_gate
-from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
+from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
@@ -53,6 +53,9 @@ class DispatchReport:
         return self
 
 
+SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
+
+
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
@@ -60,7 +63,14 @@ def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | 
         # without signed links, the general opt-out page: an email template refuses to render
         # without a link (strict), so returning None here would fail every email
         return f"{settings.public_url.rstrip('/')}/unsubscribe"
-    return unsubscribe_url(settings, customer_id, scope)
+    try:
+        return unsubscribe_url(settings, customer_id, scope)
+    except ConfigError:
+        # no OUTREACH_UNSUBSCRIBE_SECRET: dev runs into the outbox get the general opt-out page;
+        # a real provider must not send without a personal one-click link, so the error stands
+        if settings.backend_for(SCOPE_CHANNEL.get(scope, scope)) == "outbox":
+            return f"{settings.public_url.rstrip('/')}/unsubscribe"
+        raise
 
 
 class Dispatcher:
@@ -193,6 +203,7 @@ class Dispatcher:
         with session_scope(self.engine) as session:
             results = {int(mid): r.provider_message_id for mid, r in outcome.results.items()}
             report.sent += ledger.record_sent(session, self.channel.provider, results)
+            tracking.replay(session, list(results))  # callbacks that came before this bookkeeping
             for mid_text, error in outcome.errors.items():
                 mid = int(mid_text)
                 code = getattr(error, "code", None) or type(error).__name__

@@ -18,6 +18,8 @@ import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
+import outreach.cli.serve  # noqa: E402,F401
+import outreach.cli.status  # noqa: E402,F401
 import outreach.cli.templates  # noqa: E402,F401
 
 
