@@ -21,6 +21,7 @@ from outreach.campaigns.report import build_report
 from outreach.channel_setup import open_channel
 from outreach.config import get_settings, load_offers
 from outreach.db import engine_for
+from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
@@ -94,6 +95,11 @@ def funnel_task(run_date: date) -> list[dict]:
         table=rows,
         key=f"funnel-{run_date.isoformat()}",
         description=f"Outreach funnel for {run_date.isoformat()} (counts only)",
+    )
+    create_table_artifact(
+        table=lifecycle(_engine(), run_date).records(),
+        key=f"delivery-status-{run_date.isoformat()}",
+        description=f"Delivery lifecycle per channel and offer for {run_date.isoformat()} (counts only)",
     )
     return rows
 
