@@ -59,6 +59,6 @@ def decide_day(engine: Engine, run_date: date, offers: OffersFile, now: datetime
     ]
     with session_scope(engine) as session:
         for start in range(0, len(rows), 5000):
-            session.execute(insert(Decision), rows[start : start + 5000])
+            session.execute(insert(Decision.__table__), rows[start : start + 5000])  # Core: one executemany
         planned = plan_messages(session, run_date)
     return PlanReport(decided=len(rows), messages_planned=planned)
