@@ -105,7 +105,8 @@ def naive_load(engine, offers):
 
     frames = {
         "candidates": rows(
-            f"SELECT id, customer_id, offer_code, score FROM candidates WHERE candidate_date = '{day}'",
+            "SELECT id, customer_id, offer_code, score, trigger, trigger_ref FROM candidates"
+            f" WHERE candidate_date = '{day}'",
             I.CANDIDATES,
         ),
         "customers": rows(

@@ -10,17 +10,22 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from channels import KINDS, load_channel
+from channels import KINDS
 from outreach.batches import due_batches
 from outreach.calls.tasks import create_tasks
+from outreach.campaigns.funnel import campaign_funnels
+from outreach.campaigns.report import build_report
+from outreach.channel_setup import open_channel
 from outreach.config import get_settings, load_offers
 from outreach.db import engine_for
+from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
+from outreach.printing import build_print_batches
 from outreach.sending import reconcile_in_doubt
 from outreach.steps import load_day_candidates
 
@@ -50,7 +55,7 @@ def decide_task(run_date: date) -> dict:
 )
 def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchReport:
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -68,7 +73,7 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
 def reconcile_task(channel: str, run_date: date) -> dict:
     """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -91,13 +96,48 @@ def funnel_task(run_date: date) -> list[dict]:
         key=f"funnel-{run_date.isoformat()}",
         description=f"Outreach funnel for {run_date.isoformat()} (counts only)",
     )
+    create_table_artifact(
+        table=lifecycle(_engine(), run_date).records(),
+        key=f"delivery-status-{run_date.isoformat()}",
+        description=f"Delivery lifecycle per channel and offer for {run_date.isoformat()} (counts only)",
+    )
     return rows
+
+
+@task(name="campaigns", persist_result=False)
+def campaigns_task(run_date: date) -> dict:
+    """Per campaign that ran today: its funnel (table) and its results so far (Markdown) as artifacts."""
+    engine = _engine()
+    offers = load_offers(get_settings().offers_file)
+    ran = {}
+    for name, rows in campaign_funnels(engine, run_date).items():
+        create_table_artifact(
+            table=rows, key=f"campaign-{name}-funnel", description=f"Campaign {name} on {run_date} (counts)"
+        )
+        report = build_report(engine, name, offers, as_of=run_date)
+        create_markdown_artifact(
+            markdown=report.to_markdown(),
+            key=f"campaign-{name}",
+            description=f"Campaign {name}: results so far",
+        )
+        ran[name] = sum(int(r["count"]) for r in rows if r["section"] == "funnel")
+    return ran
 
 
 @task(name="call-tasks", persist_result=False)
 def call_tasks_task(run_date: date, carry_days: int) -> int:
     """Turn the call messages handed to the call list into agents' tasks (idempotent)."""
     return sum(create_tasks(_engine(), run_date - timedelta(days=back)) for back in range(carry_days, -1, -1))
+
+
+@task(name="print-batches", persist_result=False)
+def print_batches_task(run_date: date, carry_days: int) -> int:
+    """Regroup each recent day's letters into postcode-sorted print batches with manifests."""
+    settings = get_settings()
+    if settings.backend_for("letter") != "outbox":
+        return 0
+    days = [run_date - timedelta(days=back) for back in range(carry_days, -1, -1)]
+    return sum(len(build_print_batches(settings.outbox_dir, d, settings.letter_batch_size)) for d in days)
 
 
 @flow(
@@ -124,6 +164,7 @@ def dispatch_due(run_date: str | None = None) -> dict:
         for future in futures:
             total.add(future.result())
     tasks = call_tasks_task(day, settings.carry_days)
+    batches = print_batches_task(day, settings.carry_days)
     logger.info(
         "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d call_tasks=%d",
         total.claimed,
@@ -134,7 +175,9 @@ def dispatch_due(run_date: str | None = None) -> dict:
         total.cancelled,
         tasks,
     )
-    return {**vars(total), "call_tasks": tasks}
+    if total.held_paused:
+        logger.warning("%d messages held back: their campaign is paused", total.held_paused)
+    return {**vars(total), "call_tasks": tasks, "print_batches": batches}
 
 
 def bank_today() -> date:
@@ -150,8 +193,17 @@ def daily_outreach(run_date: str | None = None, candidates_file: str | None = No
     day = date.fromisoformat(run_date) if run_date else bank_today()
     loaded = load_candidates_task(day, candidates_file)
     logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
+    for problem in loaded.get("campaigns", {}).get("invalid", []):
+        logger.error("campaign file left out: %s", problem)
     plan = decide_task(day)
     logger.info("plan: %s", plan)
     dispatched = dispatch_due(day.isoformat())
     funnel_task(day)
-    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": dispatched}
+    campaigns = campaigns_task(day)
+    return {
+        "run_date": day.isoformat(),
+        "candidates": loaded,
+        "plan": plan,
+        "dispatch": dispatched,
+        "campaigns": campaigns,
+    }

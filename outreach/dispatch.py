@@ -22,12 +22,13 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
-from outreach import consent, ledger
-from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
+from outreach import consent, ledger, tracking
+from outreach.campaigns import gate as campaign_gate
+from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
-from outreach.rendering import Renderer, TemplateError
+from outreach.rendering import Renderer, TemplateError, message_context
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -41,22 +42,35 @@ class DispatchReport:
     unknown: int = 0
     requeued: int = 0
     cancelled: int = 0
+    held_paused: int = 0  # left planned: their campaign is paused (sent after resume)
     errors: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> DispatchReport:
-        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled"):
+        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled", "held_paused"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for code, count in other.errors.items():
             self.errors[code] = self.errors.get(code, 0) + count
         return self
 
 
+SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
+
+
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
-    except ImportError:  # the web service is optional for dev runs
-        return None
-    return unsubscribe_url(settings, customer_id, scope)
+    except ImportError:
+        # without signed links, the general opt-out page: an email template refuses to render
+        # without a link (strict), so returning None here would fail every email
+        return f"{settings.public_url.rstrip('/')}/unsubscribe"
+    try:
+        return unsubscribe_url(settings, customer_id, scope)
+    except ConfigError:
+        # no OUTREACH_UNSUBSCRIBE_SECRET: dev runs into the outbox get the general opt-out page;
+        # a real provider must not send without a personal one-click link, so the error stands
+        if settings.backend_for(SCOPE_CHANNEL.get(scope, scope)) == "outbox":
+            return f"{settings.public_url.rstrip('/')}/unsubscribe"
+        raise
 
 
 class Dispatcher:
@@ -74,7 +88,9 @@ class Dispatcher:
 
     def send_ids(self, ids: Sequence[int]) -> DispatchReport:
         report = DispatchReport()
-        won = ledger.claim(self.engine, ids, self.worker)
+        gate = campaign_gate.check(self.engine, ids, self.worker)  # paused campaigns wait; variant templates
+        report.held_paused = len(gate.held)
+        won = ledger.claim(self.engine, gate.sendable(ids), self.worker)
         report.claimed = len(won)
         if not won:
             return report
@@ -86,7 +102,7 @@ class Dispatcher:
             if message.id in blocked:
                 continue
             try:
-                outbound.append(self._build(message, customer, candidate))
+                outbound.append(self._build(message, customer, candidate, gate.templates.get(message.id)))
             except TemplateError as exc:
                 failed_render[message.id] = str(exc)
         with session_scope(self.engine) as session:
@@ -133,23 +149,24 @@ class Dispatcher:
                 blocked |= {mid for mid, cid in pairs if cid in out}
         return blocked
 
-    def _build(self, message: Message, customer: Customer, candidate: Candidate) -> OutboundMessage:
+    def _build(
+        self, message: Message, customer: Customer, candidate: Candidate, template: str | None = None
+    ) -> OutboundMessage:
         offer = self.offers[message.offer_code]
         scope = CHANNEL_SCOPE[message.channel]
         unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
-        context = {
-            "customer": {c.name: getattr(customer, c.name) for c in Customer.__table__.columns},
-            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
-            "trigger": {
-                "trigger": candidate.trigger,
-                "trigger_ref": candidate.trigger_ref,
-                "score": candidate.score,
-            },
-            "run_date": message.run_date,
-            "unsubscribe_url": unsubscribe,
+        columns = {c.name: getattr(customer, c.name) for c in Customer.__table__.columns}
+        trigger = {
+            "trigger": candidate.trigger,
+            "trigger_ref": candidate.trigger_ref,
+            "score": candidate.score,
         }
+        context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
         rendered = self.renderer.render(
-            message.channel, offer.template_for(message.channel), customer.language or "nl", context
+            message.channel,
+            template or offer.template_for(message.channel),
+            customer.language or "nl",
+            context,
         )
         to = {"sms": customer.mobile, "call": customer.mobile, "email": customer.email}.get(
             message.channel, customer.customer_id
@@ -186,6 +203,7 @@ class Dispatcher:
         with session_scope(self.engine) as session:
             results = {int(mid): r.provider_message_id for mid, r in outcome.results.items()}
             report.sent += ledger.record_sent(session, self.channel.provider, results)
+            tracking.replay(session, list(results))  # callbacks that came before this bookkeeping
             for mid_text, error in outcome.errors.items():
                 mid = int(mid_text)
                 code = getattr(error, "code", None) or type(error).__name__

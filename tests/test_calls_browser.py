@@ -153,7 +153,7 @@ def test_an_agents_day_in_the_browser(browser, live, shots):
         task_ids.append(int(page.url.rsplit("/", 1)[1]))
         assert page.get_by_test_id("name").inner_text() == f"{person.first_name} {person.last_name}"
         script = page.get_by_test_id("script").inner_text()
-        assert script.startswith("Goedendag, u spreekt met jan van de bank.")
+        assert script.startswith("Goedendag, u spreekt met jan van Voorbeeldbank.")
         if person.trigger == "child_benefit":
             assert page.get_by_test_id("why").inner_text() == "receives child benefit since June 2026"
         assert "bezwaar" in script

@@ -126,7 +126,7 @@ def test_the_call_page_shows_what_the_call_needs_and_no_more(site):
     assert page.status_code == 200
     text = page.text
     assert "Anna de Vries" in text and "+316" in text
-    assert "Goedendag, u spreekt met jan van de bank." in text
+    assert "Goedendag, u spreekt met jan van Voorbeeldbank." in text
     assert "bezwaar" in text  # the script ends with the right to object
     assert "has a large balance on the current account" in text
     for never in ("c1@example.org", ">C1<", "IBAN", "birth"):

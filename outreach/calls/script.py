@@ -54,23 +54,16 @@ def describe_trigger(session: Session, customer_id: str, trigger: str | None, tr
 
 
 def script_context(customer: Customer, offer: Offer | None, offer_code: str, agent_name: str) -> dict:
-    """The template context: the shared message context when the core has one, else a small one."""
-    builder = getattr(rendering, "message_context", None)
-    if builder is not None:
-        try:
-            context = dict(builder(customer=customer, offer=offer))
-        except TypeError:  # a different signature: fall back to the small context below
-            context = {}
-        if context:
-            context.setdefault("agent_name", agent_name)
-            return context
-    return {
+    """The template context: the shared message context (customer, offer, bank) and the agent."""
+    if offer is not None:
+        columns = {c.name: getattr(customer, c.name) for c in Customer.__table__.columns}
+        context = rendering.message_context(columns, offer, {}, date.today(), None)
+        context["agent_name"] = agent_name
+        return context
+    return {  # an offer no longer in offers.yaml: the script may still exist under its code
         "customer": {"first_name": customer.first_name, "last_name": customer.last_name},
-        "offer": {
-            "code": offer_code,
-            "product": offer.product if offer else "",
-            "topic": offer.topic if offer else "",
-        },
+        "offer": {"code": offer_code, "product": "", "topic": ""},
+        "bank": dict(rendering.BANK),
         "agent_name": agent_name,
     }
 

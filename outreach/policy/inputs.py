@@ -34,7 +34,14 @@ LANES = [
 ARROW_FROM = 20_000  # candidates from which the Arrow readers pay off on SQLite
 LOOKUP_SHARE = 4  # below 1 candidate customer in 4 customers, filter in SQL instead of scanning
 
-CANDIDATES = {"candidate_id": pl.Int64, "customer_id": pl.Utf8, "offer_code": pl.Utf8, "score": pl.Float64}
+CANDIDATES = {
+    "candidate_id": pl.Int64,
+    "customer_id": pl.Utf8,
+    "offer_code": pl.Utf8,
+    "score": pl.Float64,
+    "trigger": pl.Utf8,  # campaigns (outreach/campaigns/seam.py) read trigger and trigger_ref
+    "trigger_ref": pl.Utf8,
+}
 CUSTOMERS = {
     "customer_id": pl.Utf8,
     "mobile_valid": pl.Boolean,
@@ -138,7 +145,8 @@ def load_inputs(
     answers_since = _quote((run_date - timedelta(days=lookback)).isoformat())
     queries = {
         "candidates": (
-            f"SELECT id, customer_id, offer_code, score FROM candidates WHERE {cand_filter}",
+            "SELECT id, customer_id, offer_code, score, trigger, trigger_ref FROM candidates"
+            f" WHERE {cand_filter}",
             CANDIDATES,
         ),
         "customers": (

@@ -20,7 +20,7 @@ from outreach.models import Candidate, Customer
 from outreach.pii import mask_email, mask_phone, scrub
 from outreach.policy.engine import REASONS, decide
 from outreach.policy.inputs import load_inputs
-from outreach.rendering import Renderer, TemplateError
+from outreach.rendering import Renderer, TemplateError, message_context
 
 POST_ELIGIBILITY = ("lost_arbitration", "over_capacity")
 
@@ -134,13 +134,13 @@ def _samples(
     ).rows():
         cand, cust = found[cid]
         offer = by_code[code]
-        context = {
-            "customer": {c.name: getattr(cust, c.name) for c in Customer.__table__.columns},
-            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
-            "trigger": {"trigger": cand.trigger, "trigger_ref": cand.trigger_ref, "score": cand.score},
-            "run_date": day,
-            "unsubscribe_url": "https://example.invalid/unsubscribe/PREVIEW",
-        }
+        context = message_context(
+            {c.name: getattr(cust, c.name) for c in Customer.__table__.columns},
+            offer,
+            {"trigger": cand.trigger, "trigger_ref": cand.trigger_ref, "score": cand.score},
+            day,
+            "https://example.invalid/unsubscribe/PREVIEW",
+        )
         to = {
             "sms": mask_phone(cust.mobile),
             "call": mask_phone(cust.mobile),

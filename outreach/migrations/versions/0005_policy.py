@@ -1,13 +1,13 @@
 """policy: covering index for the contact-history read
 
 Revision ID: 0005
-Revises: 0004
+Revises: 0006
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0004"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
