@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
     # messages held (quiet hours, weekends) stay due for this many days after their plan date
     carry_days: int = Field(5, ge=0, le=31)
+    # re-check the channel's quiet hours right before sending (a run that is late or resumed
+    # later must not send into quiet hours); only a test suite running at any hour turns it off
+    send_window_check: bool = True
     sms_max_segments: int = Field(2, ge=1, le=10)  # `outreach templates check` fails above this
     letter_batch_size: int = Field(500, ge=1)  # letters per print batch
     letter_window_mm: str = "20,45,85,45"  # envelope window: left, top, width, height (DIN 5008 B)
