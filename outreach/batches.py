@@ -10,7 +10,15 @@ from outreach import ledger
 from outreach.db import session_scope
 
 
-def due_batches(engine: Engine, run_date: date, channel: str, at: datetime, size: int) -> list[list[int]]:
+def due_batches(
+    engine: Engine,
+    run_date: date,
+    channel: str,
+    at: datetime,
+    size: int,
+    shard: int = 0,
+    shards: int = 1,
+) -> list[list[int]]:
     with session_scope(engine) as session:
-        ids = ledger.due_ids(session, run_date, channel, at)
+        ids = ledger.due_ids(session, run_date, channel, at, shard, shards)
     return [ids[start : start + size] for start in range(0, len(ids), size)]

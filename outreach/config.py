@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=10_000)
     max_workers: int = Field(4, ge=1, le=64)
     public_url: str = "http://127.0.0.1:8000"
+    # several workers (docs/production.md): per-channel rate limits shared through Prefect global
+    # concurrency limits named <prefix><channel>; off for the embedded demo (they must be created)
+    rate_limits: bool = False
+    rate_limit_prefix: str = "outreach-"
+    # a claim older than this is taken for a dead worker's and reconciled; longer than any batch
+    claim_lease_seconds: int = Field(900, ge=1)
+    worker_name: str | None = None  # names this process in the ledger's claimed_by (default: host)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 
-from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.models import Decision, Message, MessageTransition
+from outreach.sharding import in_shard, shard_bucket
 
 # rank of each status: a message may only move to a higher rank (or within "terminal" by events)
 RANK = {
@@ -67,6 +68,7 @@ def plan_messages(session: Session, run_date: date) -> int:
             "customer_id": d.customer_id,
             "offer_code": d.offer_code,
             "channel": d.channel,
+            "shard": shard_bucket(d.customer_id),
             "status": "planned",
             "not_before": _release_time(d),
             "attempts": 0,
@@ -91,8 +93,11 @@ def _release_time(decision: Decision) -> datetime | None:
     return None
 
 
-def due_ids(session: Session, run_date: date, channel: str, at: datetime) -> list[int]:
-    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released)."""
+def due_ids(
+    session: Session, run_date: date, channel: str, at: datetime, shard: int = 0, shards: int = 1
+) -> list[int]:
+    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released),
+    only those of shard ``shard`` of ``shards`` (outreach.sharding) when the day is split."""
     stmt = (
         select(Message.id)
         .where(
@@ -103,7 +108,29 @@ def due_ids(session: Session, run_date: date, channel: str, at: datetime) -> lis
         )
         .order_by(Message.id)
     )
+    if shards > 1:
+        stmt = stmt.where(in_shard(Message.shard, shard, shards))
     return list(session.scalars(stmt))
+
+
+def unfinished(session: Session, run_date: date, at: datetime) -> dict[str, int]:
+    """What dispatch has not finished with on ``run_date``, by status: ``planned`` and due at ``at``
+    (held ones are not due yet), ``sending`` (claimed, maybe by a dead worker) and ``unknown``."""
+    stmt = (
+        select(Message.status, func.count())
+        .where(
+            Message.run_date == run_date,
+            or_(
+                Message.status.in_(("sending", "unknown")),
+                and_(
+                    Message.status == "planned",
+                    or_(Message.not_before.is_(None), Message.not_before <= at),
+                ),
+            ),
+        )
+        .group_by(Message.status)
+    )
+    return {status: count for status, count in session.execute(stmt).all()}
 
 
 def claim(engine: Engine, ids: Sequence[int], worker: str) -> list[int]:
