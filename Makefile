@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test integration lint venv clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check outreach channels flows tests bench
 	$(VENV)/bin/python -m pytest -q
+
+# only the production-shaped suite: Prefect server on PostgreSQL, two workers, faults (~3-5 min)
+integration: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q -m integration
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check outreach channels flows tests bench

@@ -272,8 +272,10 @@ class Cluster:
 
     def setup(self, workers: dict[str, int] | None = None) -> None:
         """The production setup (docs/production.md): the pool, then at once `prefect deploy --all`,
-        the rate limits, the automation and the workers (``{name: flow-run slots}``)."""
-        self.wait_all([self.cli("work-pool", "create", self.pool, "--type", "process", "--overwrite")])
+        the rate limits, the automation and the workers (``{name: flow-run slots}``). Only deploy
+        and the workers go through the CLI; the rest are the same API calls the CLI makes (each
+        CLI process costs seconds of CPU on a small machine)."""
+        self.create_pool()
         deploy = self.cli("deploy", "--all")
         for name, limit in (workers or {}).items():
             self.start_worker(name, limit)
@@ -283,6 +285,17 @@ class Cluster:
         self.wait_all([deploy])
         if workers:
             self.wait_workers_online(workers)
+
+    def create_pool(self) -> None:
+        """What `prefect work-pool create NAME --type process` does."""
+        from prefect.workers.process import ProcessWorker
+
+        body = {
+            "name": self.pool,
+            "type": "process",
+            "base_job_template": ProcessWorker.get_default_base_job_template(),
+        }
+        self.http.post("/work_pools/", json=body).raise_for_status()
 
     def create_limit(self, name: str, burst: int, rate: float) -> None:
         """What `prefect gcl create NAME --limit BURST --slot-decay-per-second RATE` does."""
