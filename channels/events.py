@@ -22,6 +22,7 @@ class EventType(StrEnum):
     CLICKED = "clicked"
     REPLIED = "replied"
     OPTED_OUT = "opted_out"
+    SUBSCRIBED = "subscribed"  # opted back in (e.g. a SendGrid group resubscribe)
     COMPLAINED = "complained"
     UNKNOWN = "unknown"
 

@@ -5,8 +5,8 @@ Parameters are a date and a file path, never personal data (Prefect stores them 
 
 With ``shards`` > 1 (production, docs/production.md) the SMS and email dispatch is split by a hash of
 the customer id into that many ``dispatch-shard`` flow runs, created through the shard deployment
-so that any worker of the pool picks them up; this run waits for them. Letters and calls (capped
-at hundreds or thousands a day by the policy) are sent by this run itself.
+so that any worker of the pool picks them up; the dispatch run waits for them. Letters and calls
+(capped at hundreds or thousands a day by the policy) are sent by the dispatch run itself.
 """
 
 from __future__ import annotations
@@ -14,21 +14,25 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from channels import KINDS, load_channel
+from channels import KINDS
 from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
 from outreach import ledger
 from outreach.batches import due_batches
+from outreach.calls.tasks import create_tasks
+from outreach.channel_setup import open_channel
 from outreach.config import Settings, get_settings, load_offers
 from outreach.db import engine_for, session_scope
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
+from outreach.printing import build_print_batches
 from outreach.sending import reconcile_in_doubt
 from outreach.sharding import check as check_shards
 from outreach.steps import load_day_candidates
@@ -69,7 +73,7 @@ def decide_task(run_date: date) -> dict:
 )
 def dispatch_batch(channel: str, ids: list[int], batch_no: int, shard: int = 0) -> DispatchReport:
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -89,10 +93,8 @@ def reconcile_task(
     channel: str, run_date: date, lease_seconds: int | None = None, settle_seconds: int | None = None
 ) -> dict:
     """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
-    from datetime import timedelta
-
     settings = get_settings()
-    adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+    adapter = open_channel(settings, channel)
     try:
         dispatcher = Dispatcher(
             _engine(),
@@ -124,6 +126,28 @@ def funnel_task(run_date: date) -> list[dict]:
     return rows
 
 
+@task(name="call-tasks", persist_result=False)
+def call_tasks_task(run_date: date, carry_days: int) -> int:
+    """Turn the call messages handed to the call list into agents' tasks (idempotent)."""
+    return sum(create_tasks(_engine(), run_date - timedelta(days=back)) for back in range(carry_days, -1, -1))
+
+
+@task(name="print-batches", persist_result=False)
+def print_batches_task(run_date: date, carry_days: int) -> int:
+    """Regroup each recent day's letters into postcode-sorted print batches with manifests."""
+    settings = get_settings()
+    if settings.backend_for("letter") != "outbox":
+        return 0
+    days = [run_date - timedelta(days=back) for back in range(carry_days, -1, -1)]
+    return sum(len(build_print_batches(settings.outbox_dir, d, settings.letter_batch_size)) for d in days)
+
+
+@task(name="unfinished", persist_result=False)
+def unfinished_task(run_date: date, carry_days: int) -> dict[str, int]:
+    with session_scope(_engine()) as session:
+        return ledger.unfinished(session, run_date, datetime.now(UTC), carry_days)
+
+
 def send_channels(
     day: date, channels: list[str], shard: int = 0, shards: int = 1
 ) -> dict[str, DispatchReport]:
@@ -132,7 +156,9 @@ def send_channels(
     settings = get_settings()
     now = datetime.now(UTC)
     queues = {
-        channel: due_batches(_engine(), day, channel, now, settings.batch_size, shard, shards)
+        channel: due_batches(
+            _engine(), day, channel, now, settings.batch_size, settings.carry_days, shard, shards
+        )
         for channel in channels
     }
     futures = []
@@ -191,18 +217,72 @@ class DayIncomplete(RuntimeError):
     the run ends failed, and a rerun of the day takes over what is left."""
 
 
-@task(name="unfinished", persist_result=False)
-def unfinished_task(run_date: date) -> dict[str, int]:
-    with session_scope(_engine()) as session:
-        return ledger.unfinished(session, run_date, datetime.now(UTC))
-
-
 @flow(
-    name="daily-outreach",
-    flow_run_name="daily-outreach-{run_date}",
+    name="dispatch-due",
+    flow_run_name="dispatch-due-{run_date}",
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     log_prints=False,
 )
+def dispatch_due(
+    run_date: str | None = None,
+    shards: int = 1,
+    lease_seconds: int | None = None,
+    settle_seconds: int | None = None,
+    shard_deployment: str = SHARD_DEPLOYMENT,
+    shard_timeout_seconds: int = 4 * 3600,
+) -> dict:
+    """Send every message that is due now: today's plan and held ones whose window has opened.
+
+    The daily flow runs it once; the `dispatch-due` deployment runs it through the day so that
+    messages held for quiet hours go out when their window opens. Ends failed (DayIncomplete),
+    naming what is left, when a shard did not complete or a due message is still planned,
+    claimed or in doubt; a rerun takes over. See daily_outreach for the parameters.
+    """
+    logger = get_run_logger()
+    check_shards(0, shards)
+    day = date.fromisoformat(run_date) if run_date else bank_today()
+    settings = get_settings()
+    check_rate_limits(settings)  # missing limits fail here, before anything is claimed
+    for channel in KINDS:
+        reconcile_task(channel, day, lease_seconds, settle_seconds)
+    runs = start_shards(day, shards, shard_deployment) if shards > 1 else []
+    local = [c for c in KINDS if c not in SHARDED] if runs else list(KINDS)
+    total = DispatchReport()
+    for report in send_channels(day, local).values():
+        total.add(report)
+    tasks = call_tasks_task(day, settings.carry_days)
+    batches = print_batches_task(day, settings.carry_days)
+    shard_states = wait_for_shards(runs, shard_timeout_seconds) if runs else {}
+    logger.info(
+        "dispatch here: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d "
+        "call_tasks=%d; shards: %s",
+        total.claimed,
+        total.sent,
+        total.failed,
+        total.unknown,
+        total.requeued,
+        total.cancelled,
+        tasks,
+        shard_states or "none",
+    )
+    failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
+    left = unfinished_task(day, settings.carry_days)
+    if failed_shards or left:
+        raise DayIncomplete(
+            f"dispatch of {day.isoformat()} not finished: messages left {left or 'none'}, shards not "
+            f"completed {failed_shards or 'none'}. Run the day again: it reconciles claims older than "
+            "the lease and messages in doubt with the provider, then sends what is left (nothing twice)."
+        )
+    return {**vars(total), "call_tasks": tasks, "print_batches": batches, "shards": shard_states}
+
+
+def bank_today() -> date:
+    """The bank's calendar day (Amsterdam), not the server's UTC date."""
+    zone = load_offers(get_settings().offers_file).policy.default_timezone
+    return datetime.now(ZoneInfo(zone)).date()
+
+
+@flow(name="daily-outreach", flow_run_name="daily-outreach-{run_date}", log_prints=False)
 def daily_outreach(
     run_date: str | None = None,
     candidates_file: str | None = None,
@@ -219,47 +299,20 @@ def daily_outreach(
     lease_seconds: claims older than this are a dead worker's and are reconciled (default
     OUTREACH_CLAIM_LEASE_SECONDS, 900). settle_seconds: how long a provider may take to list a
     message before "not found" means "never sent" (default: each adapter's own).
+    shard_timeout_seconds: how long to wait for the shard runs.
     """
     logger = get_run_logger()
     check_shards(0, shards)
-    day = date.fromisoformat(run_date) if run_date else datetime.now(UTC).date()
-    settings = get_settings()
-    check_rate_limits(settings)  # missing limits fail here, before anything is claimed
+    day = date.fromisoformat(run_date) if run_date else bank_today()
+    check_rate_limits(get_settings())  # before candidates and decisions, not only before sending
     loaded = load_candidates_task(day, candidates_file)
-    logger.info("candidates: %s", loaded)
+    logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
     plan = decide_task(day)
     logger.info("plan: %s", plan)
-    for channel in KINDS:
-        reconcile_task(channel, day, lease_seconds, settle_seconds)
-    runs = start_shards(day, shards, shard_deployment) if shards > 1 else []
-    local = [c for c in KINDS if c not in SHARDED] if runs else list(KINDS)
-    total = DispatchReport()
-    for report in send_channels(day, local).values():
-        total.add(report)
-    shard_states = wait_for_shards(runs, shard_timeout_seconds) if runs else {}
-    logger.info(
-        "dispatch here: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d; shards: %s",
-        total.claimed,
-        total.sent,
-        total.failed,
-        total.unknown,
-        total.requeued,
-        total.cancelled,
-        shard_states or "none",
-    )
-    funnel_task(day)
-    failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
-    left = unfinished_task(day)
-    if failed_shards or left:
-        raise DayIncomplete(
-            f"day {day.isoformat()} not finished: messages left {left or 'none'}, shards not completed "
-            f"{failed_shards or 'none'}. Run the day again: it reconciles claims older than the lease "
-            "and messages in doubt with the provider, then sends what is left (nothing twice)."
+    try:
+        dispatched = dispatch_due(
+            day.isoformat(), shards, lease_seconds, settle_seconds, shard_deployment, shard_timeout_seconds
         )
-    return {
-        "run_date": day.isoformat(),
-        "candidates": loaded,
-        "plan": plan,
-        "dispatch": vars(total),
-        "shards": shard_states,
-    }
+    finally:
+        funnel_task(day)  # the funnel says what was done, also when something is left
+    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": dispatched}

@@ -16,9 +16,10 @@ def due_batches(
     channel: str,
     at: datetime,
     size: int,
+    carry_days: int = 0,
     shard: int = 0,
     shards: int = 1,
 ) -> list[list[int]]:
     with session_scope(engine) as session:
-        ids = ledger.due_ids(session, run_date, channel, at, shard, shards)
+        ids = ledger.due_ids(session, run_date, channel, at, carry_days, shard, shards)
     return [ids[start : start + size] for start in range(0, len(ids), size)]

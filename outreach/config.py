@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ChannelName = Literal["sms", "email", "letter", "call"]
@@ -21,7 +30,9 @@ class ConfigError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OUTREACH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="OUTREACH_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     database_url: str = "sqlite:///outreach.db"
     outbox_dir: Path = Path("outbox")
@@ -33,7 +44,29 @@ class Settings(BaseSettings):
     call_backend: str = "outbox"
     batch_size: int = Field(500, ge=1, le=10_000)
     max_workers: int = Field(4, ge=1, le=64)
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"  # the base URL providers call: signatures cover it
+
+    # web service: webhooks and unsubscribe links
+    twilio_auth_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
+    )
+    sendgrid_webhook_public_key: str | None = None  # base64 DER key SendGrid shows for signed events
+    sendgrid_webhook_tolerance_seconds: int = Field(600, ge=1)  # older signed timestamps are replays
+    unsubscribe_secret: SecretStr | None = None
+    unsubscribe_max_age_days: int = Field(365, ge=1)
+    max_request_bytes: int = Field(1024 * 1024, ge=1024)  # SendGrid posts batches of at most ~768 KB
+    # answers to inbound SMS keywords (Twilio's Advanced Opt-Out, when on, answers instead)
+    sms_help_text: str = (
+        "Berichten over aanbiedingen van uw bank. Stuur STOP om u af te melden. "
+        "Offers from your bank: reply STOP to opt out."
+    )
+    sms_stop_text: str = "U bent afgemeld voor sms-berichten. You will get no more texts. START: aanmelden."
+    sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
+    # messages held (quiet hours, weekends) stay due for this many days after their plan date
+    carry_days: int = Field(5, ge=0, le=31)
+    sms_max_segments: int = Field(2, ge=1, le=10)  # `outreach templates check` fails above this
+    letter_batch_size: int = Field(500, ge=1)  # letters per print batch
+    letter_window_mm: str = "20,45,85,45"  # envelope window: left, top, width, height (DIN 5008 B)
     # several workers (docs/production.md): per-channel rate limits shared through Prefect global
     # concurrency limits named <prefix><channel>; off for the embedded demo (they must be created)
     rate_limits: bool = False

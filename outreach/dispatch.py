@@ -23,12 +23,12 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
-from outreach import consent, ledger
-from outreach.config import CHANNEL_SCOPE, OffersFile, Settings
+from outreach import consent, ledger, tracking
+from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
-from outreach.rendering import Renderer, TemplateError
+from outreach.rendering import Renderer, TemplateError, message_context
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -52,6 +52,9 @@ class DispatchReport:
         return self
 
 
+SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
+
+
 class RateLimiter(Protocol):
     """A per-channel rate limit shared by every process that sends (flows/limits.py backs it with
     Prefect global concurrency limits); the core only asks for slots before it claims."""
@@ -66,9 +69,18 @@ class RateLimiter(Protocol):
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
-    except ImportError:  # the web service is optional for dev runs
-        return None
-    return unsubscribe_url(settings, customer_id, scope)
+    except ImportError:
+        # without signed links, the general opt-out page: an email template refuses to render
+        # without a link (strict), so returning None here would fail every email
+        return f"{settings.public_url.rstrip('/')}/unsubscribe"
+    try:
+        return unsubscribe_url(settings, customer_id, scope)
+    except ConfigError:
+        # no OUTREACH_UNSUBSCRIBE_SECRET: dev runs into the outbox get the general opt-out page;
+        # a real provider must not send without a personal one-click link, so the error stands
+        if settings.backend_for(SCOPE_CHANNEL.get(scope, scope)) == "outbox":
+            return f"{settings.public_url.rstrip('/')}/unsubscribe"
+        raise
 
 
 class Dispatcher:
@@ -171,17 +183,13 @@ class Dispatcher:
         offer = self.offers[message.offer_code]
         scope = CHANNEL_SCOPE[message.channel]
         unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
-        context = {
-            "customer": {c.name: getattr(customer, c.name) for c in Customer.__table__.columns},
-            "offer": {"code": offer.code, "product": offer.product, "topic": offer.topic},
-            "trigger": {
-                "trigger": candidate.trigger,
-                "trigger_ref": candidate.trigger_ref,
-                "score": candidate.score,
-            },
-            "run_date": message.run_date,
-            "unsubscribe_url": unsubscribe,
+        columns = {c.name: getattr(customer, c.name) for c in Customer.__table__.columns}
+        trigger = {
+            "trigger": candidate.trigger,
+            "trigger_ref": candidate.trigger_ref,
+            "score": candidate.score,
         }
+        context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
         rendered = self.renderer.render(
             message.channel, offer.template_for(message.channel), customer.language or "nl", context
         )
@@ -220,6 +228,7 @@ class Dispatcher:
         with session_scope(self.engine) as session:
             results = {int(mid): r.provider_message_id for mid, r in outcome.results.items()}
             report.sent += ledger.record_sent(session, self.channel.provider, results)
+            tracking.replay(session, list(results))  # callbacks that came before this bookkeeping
             for mid_text, error in outcome.errors.items():
                 mid = int(mid_text)
                 code = getattr(error, "code", None) or type(error).__name__

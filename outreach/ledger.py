@@ -13,7 +13,7 @@ Status lifecycle (never backwards):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -94,14 +94,25 @@ def _release_time(decision: Decision) -> datetime | None:
 
 
 def due_ids(
-    session: Session, run_date: date, channel: str, at: datetime, shard: int = 0, shards: int = 1
+    session: Session,
+    run_date: date,
+    channel: str,
+    at: datetime,
+    carry_days: int = 0,
+    shard: int = 0,
+    shards: int = 1,
 ) -> list[int]:
-    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released),
-    only those of shard ``shard`` of ``shards`` (outreach.sharding) when the day is split."""
+    """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released).
+
+    ``carry_days`` also takes messages planned on the days before ``run_date`` that are still
+    waiting, e.g. a call held over a weekend or an SMS held past the end of yesterday's window.
+    With ``shards`` > 1, only those of shard ``shard`` (outreach.sharding): the day split by customer.
+    """
     stmt = (
         select(Message.id)
         .where(
-            Message.run_date == run_date,
+            Message.run_date <= run_date,
+            Message.run_date >= run_date - timedelta(days=carry_days),
             Message.channel == channel,
             Message.status == "planned",
             or_(Message.not_before.is_(None), Message.not_before <= at),
@@ -113,13 +124,15 @@ def due_ids(
     return list(session.scalars(stmt))
 
 
-def unfinished(session: Session, run_date: date, at: datetime) -> dict[str, int]:
-    """What dispatch has not finished with on ``run_date``, by status: ``planned`` and due at ``at``
-    (held ones are not due yet), ``sending`` (claimed, maybe by a dead worker) and ``unknown``."""
+def unfinished(session: Session, run_date: date, at: datetime, carry_days: int = 0) -> dict[str, int]:
+    """What dispatch has not finished with on ``run_date`` (and the ``carry_days`` before it, as
+    ``due_ids``), by status: ``planned`` and due at ``at`` (held ones are not due yet), ``sending``
+    (claimed, maybe by a dead worker) and ``unknown``."""
     stmt = (
         select(Message.status, func.count())
         .where(
-            Message.run_date == run_date,
+            Message.run_date <= run_date,
+            Message.run_date >= run_date - timedelta(days=carry_days),
             or_(
                 Message.status.in_(("sending", "unknown")),
                 and_(

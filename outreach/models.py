@@ -46,9 +46,9 @@ class Customer(Base):
     last_name: Mapped[str] = mapped_column(String(100))
     language: Mapped[str] = mapped_column(String(2), default="nl")
     birth_date: Mapped[date | None] = mapped_column(Date)
-    mobile: Mapped[str | None] = mapped_column(String(32))  # E.164 when valid, else as received
+    mobile: Mapped[str | None] = mapped_column(String(32), index=True)  # E.164 when valid, else as received
     mobile_valid: Mapped[bool] = mapped_column(Boolean, default=False)
-    email: Mapped[str | None] = mapped_column(String(254))
+    email: Mapped[str | None] = mapped_column(String(254), index=True)
     email_valid: Mapped[bool] = mapped_column(Boolean, default=False)
     street: Mapped[str | None] = mapped_column(String(200))
     house_number: Mapped[str | None] = mapped_column(String(20))
@@ -187,16 +187,23 @@ class MessageTransition(Base):
 
 
 class DeliveryEventRecord(Base):
+    """Every provider event, stored once: by the provider's event id, else by a hash of its content."""
+
     __tablename__ = "delivery_events"
-    __table_args__ = (UniqueConstraint("provider", "provider_event_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_event_id"),
+        UniqueConstraint("provider", "content_key", name="uq_delivery_events_content_key"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     channel: Mapped[str] = mapped_column(String(8))
     provider: Mapped[str] = mapped_column(String(32))
     provider_event_id: Mapped[str | None] = mapped_column(String(128))
-    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
+    content_key: Mapped[str | None] = mapped_column(String(64))
     event_type: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(40))  # the provider's code, as given
     description: Mapped[str | None] = mapped_column(Text)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -215,3 +222,26 @@ class ImportRejection(Base):
     column_name: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class InboundMessage(Base):
+    """A message a customer sent us (SMS reply, STOP, START, HELP), stored once per provider id."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(100))
+    sender: Mapped[str] = mapped_column(String(254))
+    recipient: Mapped[str | None] = mapped_column(String(254))
+    customer_id: Mapped[str | None] = mapped_column(String(32), index=True)  # None: number unknown to us
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the contact it answers
+    intent: Mapped[str] = mapped_column(String(8))  # stop | start | help | reply
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    raw: Mapped[dict | None] = mapped_column(JSON)
+
+
+# Tables of self-contained areas live in their own modules; importing them here registers them.
+from outreach.calls import models as _call_models  # noqa: E402,F401

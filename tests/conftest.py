@@ -112,3 +112,13 @@ def engine(db_url):
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """The one Prefect test server of the session (a temporary SQLite database); every test that
+    runs flows for real asks for this fixture, never a harness of its own."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

@@ -57,7 +57,7 @@ def test_sends_each_message_once_even_when_dispatched_twice(engine, tmp_path):
     files = sorted((tmp_path / "outbox" / DAY.isoformat() / "email").glob("*.eml"))
     assert len(files) == 5
     text = files[0].read_text()
-    assert "Subject: Kinderspaarrekening voor u" in text and "Beste Anne" in text
+    assert "Subject: Sparen voor later, zonder kosten" in text and "Beste Anne" in text
     assert set(statuses(engine).values()) == {"sent"}
 
 

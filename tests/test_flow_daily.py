@@ -13,14 +13,6 @@ from tests.factories import add_customers, customer
 DAY = date(2026, 11, 18)
 
 
-@pytest.fixture(scope="session")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
-
-
 @pytest.mark.prefect
 def test_daily_flow_runs_end_to_end_and_twice_sends_nothing_twice(
     prefect_server, sqlite_url, tmp_path, monkeypatch

@@ -367,3 +367,21 @@ def test_postgresql_connections_cut_during_dispatch_then_a_rerun_completes_witho
     counts = assert_sent_exactly_once(engine, day.day, providers)
     assert counts == {"sms": 1000, "email": 2000, "customers": 3000}
     engine.dispose()
+
+
+def test_enabled_rate_limits_that_do_not_exist_are_a_clear_error_not_a_silent_pass(cluster):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.limits import PrefectRateLimits, RateLimitMissing
+
+    with temporary_settings({PREFECT_API_URL: cluster.api}):
+        assert PrefectRateLimits("outreach-").check() == {"sms": SMS_LIMIT, "email": EMAIL_LIMIT}
+        with pytest.raises(RateLimitMissing) as missing:
+            PrefectRateLimits("nowhere-").check()
+        cluster.create_limit("nodecay-sms", 10, 0.0)
+        with pytest.raises(RateLimitMissing) as no_decay:
+            PrefectRateLimits("nodecay-", channels=("sms",)).check()
+    text = str(missing.value)
+    assert "'nowhere-sms' does not exist: prefect gcl create nowhere-sms --limit" in text
+    assert "'nowhere-email' does not exist" in text and "OUTREACH_RATE_LIMITS" in text
+    assert "'nodecay-sms' has no slot decay" in str(no_decay.value)

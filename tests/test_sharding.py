@@ -37,7 +37,7 @@ def plan(engine, n: int) -> None:
 
 def due(engine, shard: int = 0, shards: int = 1) -> list[int]:
     with session_scope(engine) as session:
-        return ledger.due_ids(session, DAY, "email", NOON, shard, shards)
+        return ledger.due_ids(session, DAY, "email", NOON, shard=shard, shards=shards)
 
 
 def test_the_bucket_is_a_stable_crc32_of_the_customer_id_not_a_salted_hash():

@@ -12,10 +12,14 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
+import outreach.cli.serve  # noqa: E402,F401
+import outreach.cli.status  # noqa: E402,F401
+import outreach.cli.templates  # noqa: E402,F401
 
 
 def main() -> None:

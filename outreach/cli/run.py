@@ -120,6 +120,7 @@ def demo(
             console.print(f"  {kind:13} {report.summary()}")
     else:
         console.print("Synthetic bank already in the database; reusing it (delete outreach.db to restart).")
+    _demo_teams(engine)
     console.print(f"[bold]Running daily-outreach for {day.isoformat()}[/bold] on Prefect's embedded server")
     run_flow(day, None)
     print_funnel(compute(engine, day))
@@ -128,6 +129,22 @@ def demo(
         console.print(f"  {name:14} {where}")
     console.print(f"  {'database':14} {settings.database_url}")
     console.print("Next: `outreach export decisions --date " + day.isoformat() + "`, `outreach --help`.")
+
+
+def _demo_teams(engine) -> None:
+    """Two call-centre teams (Dutch and English) sharing the policy's call capacity, once."""
+    from sqlalchemy import func, select
+
+    from outreach.calls.accounts import add_team
+    from outreach.calls.models import Team
+    from outreach.db import session_scope
+
+    capacity = load_offers(get_settings().offers_file).policy.capacity.get("call", 100)
+    with session_scope(engine) as session:
+        if session.scalar(select(func.count()).select_from(Team)):
+            return
+        add_team(session, "team-nl", calls_per_day=max(capacity - capacity // 5, 1), language="nl")
+        add_team(session, "team-en", calls_per_day=max(capacity // 5, 1), language="en")
 
 
 def _customer_count(engine) -> int:

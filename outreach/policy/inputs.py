@@ -29,7 +29,13 @@ class DayInputs:
 def _frame(engine: Engine, sql: str, schema: dict, **params) -> pl.DataFrame:
     with engine.connect() as conn:
         rows = conn.execute(text(sql), params).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    if engine.dialect.name != "sqlite":
+        return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
+    # a raw query on SQLite returns dates as ISO text: read those columns as text, then parse them
+    dates = [name for name, dtype in schema.items() if dtype == pl.Date]
+    as_text = {name: pl.Utf8 if name in dates else dtype for name, dtype in schema.items()}
+    frame = pl.DataFrame([tuple(r) for r in rows], schema=as_text, orient="row")
+    return frame.with_columns(pl.col(name).str.to_date() for name in dates)
 
 
 def load_inputs(engine: Engine, run_date: date, offers: OffersFile, now: datetime) -> DayInputs:

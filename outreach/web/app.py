@@ -5,16 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
+from outreach.web import callcentre, unsubscribe, webhooks
+from outreach.web.limits import BodySizeLimit
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="Outreach", version="0.1.0")
     app.state.settings = settings
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     # Routers register here (one line each): webhooks, unsubscribe, call centre.
+    app.include_router(webhooks.router)
+    app.include_router(unsubscribe.router)
+    app.include_router(callcentre.router)
     return app

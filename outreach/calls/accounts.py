@@ -1,0 +1,113 @@
+"""Teams and agents: creation, password hashing (argon2id via argon2-cffi) and sign-in."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach.calls.models import ROLES, Agent, Team
+
+# argon2id with the library's RFC 9106 defaults; tests swap in cheaper parameters
+HASHER = PasswordHasher()
+MIN_PASSWORD = 10
+
+
+class AccountError(ValueError):
+    pass
+
+
+def add_team(session: Session, name: str, calls_per_day: int, language: str | None = None) -> Team:
+    name = name.strip()
+    if not name:
+        raise AccountError("a team needs a name")
+    if calls_per_day < 0:
+        raise AccountError(f"team {name}: calls per day must be 0 or more, not {calls_per_day}")
+    if language is not None and language not in ("nl", "en"):
+        raise AccountError(f"team {name}: language must be nl or en (or none for any), not {language!r}")
+    if session.scalar(select(Team).where(Team.name == name)):
+        raise AccountError(f"team {name} exists already")
+    team = Team(name=name, language=language, calls_per_day=calls_per_day, created_at=datetime.now(UTC))
+    session.add(team)
+    session.flush()
+    return team
+
+
+def set_capacity(session: Session, name: str, calls_per_day: int) -> Team:
+    team = team_named(session, name)
+    if calls_per_day < 0:
+        raise AccountError(f"team {name}: calls per day must be 0 or more, not {calls_per_day}")
+    team.calls_per_day = calls_per_day
+    return team
+
+
+def team_named(session: Session, name: str) -> Team:
+    team = session.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise AccountError(f"no team named {name!r} (create it with `outreach teams add`)")
+    return team
+
+
+def add_agent(
+    session: Session,
+    username: str,
+    password: str,
+    team: str,
+    *,
+    role: str = "agent",
+    display_name: str | None = None,
+) -> Agent:
+    username = username.strip().lower()
+    if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise AccountError(f"username {username!r}: use letters, digits, '.', '-' or '_'")
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+    if session.scalar(select(Agent).where(Agent.username == username)):
+        raise AccountError(f"agent {username} exists already")
+    agent = Agent(
+        username=username,
+        display_name=(display_name or username).strip(),
+        password_hash=HASHER.hash(password),
+        team_id=team_named(session, team).id,
+        role=role,
+        active=True,
+        session_nonce=secrets.token_hex(8),
+        created_at=datetime.now(UTC),
+    )
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def authenticate(session: Session, username: str, password: str) -> Agent | None:
+    """The active agent with that username and password, else None (same cost either way)."""
+    agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
+    try:
+        HASHER.verify(agent.password_hash if agent else _dummy_hash(HASHER), password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if agent is None or not agent.active:
+        return None
+    if HASHER.check_needs_rehash(agent.password_hash):
+        agent.password_hash = HASHER.hash(password)
+    return agent
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """Checking an unknown user against this costs as much as a wrong password: no user enumeration."""
+    return hasher.hash("no such agent")
+
+
+def end_sessions(session: Session, agent_id: int) -> None:
+    """Sign the agent out everywhere: cookies carry the nonce, so a new one voids them all."""
+    agent = session.get(Agent, agent_id)
+    if agent is not None:
+        agent.session_nonce = secrets.token_hex(8)

@@ -1,0 +1,45 @@
+"""``outreach serve``: the web service (provider webhooks, unsubscribe pages) under uvicorn."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from outreach.cli import app
+from outreach.config import get_settings
+
+console = Console(stderr=True)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 behind a proxy)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve the webhooks and unsubscribe pages; providers must reach OUTREACH_PUBLIC_URL."""
+    import uvicorn
+
+    from outreach.logs import log_config
+    from outreach.web.app import create_app
+
+    settings = get_settings()
+    missing = [
+        name
+        for name, value in (
+            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
+            ("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY", settings.sendgrid_webhook_public_key),
+            ("OUTREACH_UNSUBSCRIBE_SECRET", settings.unsubscribe_secret),
+        )
+        if not value
+    ]
+    if missing:
+        console.print(f"[yellow]not set: {', '.join(missing)}; those routes answer 503[/yellow]")
+    console.print(f"public URL (signatures are checked against it): {settings.public_url}")
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=log_config(log_level.upper()),
+        server_header=False,
+    )
