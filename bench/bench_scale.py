@@ -140,6 +140,7 @@ def outreach_env(workdir: Path, db_url: str, twilio: str, sendgrid: str, rate_li
         "OUTREACH_TEMPLATES_DIR": str(REPO / "templates"),
         "OUTREACH_OUTBOX_DIR": str(workdir / "outbox"),
         "OUTREACH_RATE_LIMITS": "true" if rate_limits else "false",
+        "OUTREACH_UNSUBSCRIBE_SECRET": "scale-test-secret",  # signed one-click links in every mail
         "OUTREACH_SMS_BACKEND": "twilio",
         "TWILIO_ACCOUNT_SID": SID,
         "TWILIO_AUTH_TOKEN": TOKEN,
@@ -424,8 +425,9 @@ def cluster(workdir: Path, template: str, twilio: str, sendgrid: str, shards: in
             state = running.wait_run(run, 3600)
             info = running.flow_run(run)
             total = datetime.fromisoformat(info["end_time"]).timestamp() - started
-            shard_runs = running.children(run)
-            all_runs = [run] + [s["id"] for s in shard_runs]
+            below = running.children(run)  # the dispatch-due subflow and the shard runs it started
+            shard_runs = [r for r in below if r["name"].startswith("dispatch-shard")]
+            all_runs = [run] + [r["id"] for r in below]
             tasks = running.task_runs(all_runs)
 
             def ts(value):

@@ -403,14 +403,18 @@ class Cluster:
             offset += 200
 
     def children(self, parent_id: str) -> list[dict]:
-        """Flow runs started from inside ``parent_id`` (run_deployment links them by a task run)."""
-        tasks = self.http.post(
-            "/task_runs/filter", json={"flow_runs": {"id": {"any_": [parent_id]}}, "limit": 200}
-        ).json()
-        links = [t["id"] for t in tasks]
-        if not links:
-            return []
-        return self.flow_runs(parent_task_run_id={"any_": links})
+        """Flow runs started from inside ``parent_id``, at any depth (subflows and run_deployment
+        link them to the parent by a task run)."""
+        found: list[dict] = []
+        todo = [parent_id]
+        while todo:
+            links = [t["id"] for t in self.task_runs(todo)]
+            todo = []
+            if links:
+                below = self.flow_runs(parent_task_run_id={"any_": links})
+                found += below
+                todo = [run["id"] for run in below]
+        return found
 
     def task_runs(self, flow_run_ids: list[str]) -> list[dict]:
         rows: list[dict] = []
