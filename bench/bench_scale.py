@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -160,14 +161,17 @@ def child_plain() -> dict:
     """The day without Prefect: the same core calls as the flow, the same interleaved 4-thread
     batch pool, timed by our own clock (from before its imports, like the flow's total)."""
     started = time.time()
-    from channels import KINDS, load_channel
+    from channels import KINDS
     from outreach import ledger
     from outreach.batches import due_batches
+    from outreach.calls.tasks import create_tasks
+    from outreach.channel_setup import open_channel
     from outreach.config import get_settings, load_offers
     from outreach.db import engine_for, session_scope
     from outreach.dispatch import Dispatcher
     from outreach.funnel import compute
     from outreach.planning import decide_day
+    from outreach.printing import build_print_batches
     from outreach.sending import reconcile_in_doubt
     from outreach.steps import load_day_candidates
 
@@ -185,7 +189,7 @@ def child_plain() -> dict:
         return Dispatcher(engine, settings, load_offers(settings.offers_file), adapter, worker)
 
     def batch(channel, ids, n):
-        adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+        adapter = open_channel(settings, channel)
         try:
             return timed(
                 f"dispatch-{channel}-{n}", dispatcher(channel, adapter, f"plain:{channel}-{n}").send_ids, ids
@@ -194,7 +198,7 @@ def child_plain() -> dict:
             adapter.close()
 
     def reconcile(channel):
-        adapter = load_channel(channel, settings.backend_for(channel), outbox_dir=settings.outbox_dir)
+        adapter = open_channel(settings, channel)
         try:
             return reconcile_in_doubt(dispatcher(channel, adapter, "plain:reconcile"), DAY)
         finally:
@@ -214,6 +218,8 @@ def child_plain() -> dict:
             if n < len(queue)
         ]
         sent = sum(f.result().sent for f in futures)
+    timed("call-tasks", create_tasks, engine, DAY)
+    timed("print-batches", build_print_batches, settings.outbox_dir, DAY, settings.letter_batch_size)
     timed("funnel", compute, engine, DAY)
     with session_scope(engine) as session:
         left = timed("unfinished", ledger.unfinished, session, DAY, datetime.now(UTC))
@@ -240,19 +246,24 @@ def child_embedded() -> dict:
     import asyncio
 
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     async def spans():
+        """This call's flow runs (the daily run and its dispatch-due subflow) and their task runs."""
         async with get_client() as client:
-            name = FlowRunFilterName(any_=[f"daily-outreach-{DAY.isoformat()}"])
-            flow = (await client.read_flow_runs(flow_run_filter=FlowRunFilter(name=name)))[0]
-            only = FlowRunFilter(id=FlowRunFilterId(any_=[flow.id]))
+            runs = [
+                r
+                for r in await client.read_flow_runs(limit=200)
+                if r.start_time and r.start_time.timestamp() >= started
+            ]
+            daily = next(r for r in runs if r.name == f"daily-outreach-{DAY.isoformat()}")
+            only = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))
             tasks, offset = [], 0
             while True:
                 page = await client.read_task_runs(flow_run_filter=only, limit=200, offset=offset)
                 tasks += page
                 if len(page) < 200:
-                    return flow, tasks
+                    return daily, tasks
                 offset += 200
 
     flow, tasks = asyncio.run(spans())
@@ -289,6 +300,28 @@ def child_limiter(count: int) -> dict:
     }
 
 
+def child_contend(seconds: float, threads: int, size: int) -> dict:
+    """``threads`` threads taking ``size`` slots of ``fidelity-sms`` again and again for ``seconds``."""
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    from flows.limits import PrefectRateLimits
+
+    limiter = PrefectRateLimits("fidelity-", channels=("sms",))
+    limiter.check()
+    deadline = time.time() + seconds
+    grants: list[float] = []
+
+    def loop() -> None:
+        while time.time() < deadline:
+            limiter.acquire("sms", size)
+            grants.append(time.time())
+
+    with Pool(threads) as pool:
+        for future in [pool.submit(loop) for _ in range(threads)]:
+            future.result()
+    return {"grants": grants, "size": size}
+
+
 def run_child(kind: str, env: dict, out: Path, *extra: str, timeout: float = 3600) -> dict:
     subprocess.run(
         [sys.executable, __file__, "--child", kind, "--out", str(out), *extra],
@@ -310,7 +343,9 @@ def stage(spans: list, prefix: str) -> tuple[float, int]:
     return max(e for _, e in hits) - min(b for b, _ in hits), len(hits)
 
 
-def stages(spans: list) -> dict[str, float]:
+def stages(spans: list, shards: list | None = None) -> dict[str, float]:
+    """Wall time of each stage. With shard runs, a channel's dispatch is its slowest shard's (the
+    shards run side by side; the time until a worker picks a shard run up is Prefect's)."""
     rows = {
         "candidates (payment signals)": stage(spans, "load-candidates")[0],
         "decisions + ledger plan": stage(spans, "decide")[0],
@@ -319,10 +354,19 @@ def stages(spans: list) -> dict[str, float]:
         "dispatch email": stage(spans, "dispatch-email")[0],
         "dispatch letter (PDF)": stage(spans, "dispatch-letter")[0],
         "dispatch call list": stage(spans, "dispatch-call")[0],
+        "call tasks (agents' list)": stage(spans, "call-tasks")[0],
+        "print batches (letters sorted, manifests)": stage(spans, "print-batches")[0],
         "dispatch, all channels (first batch → last)": stage(spans, "dispatch-")[0],
         "funnel + artifact": stage(spans, "funnel")[0],
         "final check": stage(spans, "unfinished")[0],
     }
+    if shards:
+        for channel in ("sms", "email"):
+            rows[f"dispatch {channel}"] = max(sh["dispatch"][channel] for sh in shards)
+        here = [(n, b, e) for n, b, e in spans if n.startswith(("dispatch-letter", "dispatch-call"))]
+        rows["dispatch, all channels (first batch → last)"] = max(
+            [stage(here, "dispatch-")[0]] + [sh["dispatch"]["all"] for sh in shards]
+        )
     rows["critical path (sum of sequential stages)"] = sum(
         rows[k]
         for k in (
@@ -330,6 +374,8 @@ def stages(spans: list) -> dict[str, float]:
             "decisions + ledger plan",
             "reconcile (4 channels)",
             "dispatch, all channels (first batch → last)",
+            "call tasks (agents' list)",
+            "print batches (letters sorted, manifests)",
             "funnel + artifact",
             "final check",
         )
@@ -376,7 +422,8 @@ def embedded(workdir: Path, sqlite_file: Path, twilio: str, sendgrid: str) -> di
             "PREFECT_HOME": str(workdir / "prefect-home-embedded"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         }
-        if kind == "embedded":  # a warm ephemeral database, as on any run after the first
+        if kind == "embedded":  # a fresh but warm ephemeral database, as on any run after the first
+            shutil.rmtree(workdir / "prefect-home-embedded", ignore_errors=True)
             subprocess.run(
                 [sys.executable, "-c", "from prefect import flow\n@flow\ndef warm(): pass\nwarm()"],
                 env=env,
@@ -444,7 +491,10 @@ def cluster(workdir: Path, template: str, twilio: str, sendgrid: str, shards: in
                         "state": shard["state_type"],
                         "pickup": ts(shard["start_time"]) - ts(shard["created"]),
                         "run": ts(shard["end_time"]) - ts(shard["start_time"]),
-                        "dispatch": {c: round(stage(mine, f"dispatch-{c}")[0], 1) for c in ("sms", "email")},
+                        "dispatch": {
+                            c: round(stage(mine, "dispatch-" + ("" if c == "all" else c))[0], 2)
+                            for c in ("sms", "email", "all")
+                        },
                     }
                 )
             results["cluster"] = {
@@ -489,6 +539,46 @@ def claimed_by(url: str) -> dict[str, int]:
     return found
 
 
+def fidelity(workdir: Path, rate: float = 150.0, burst: int = 50, processes: int = 3) -> dict:
+    """How much of a rate limit the shared limiter delivers under contention: ``processes``
+    processes × 4 threads taking slices of 50 slots from one limit for 30 s (no sending)."""
+    from tests.cluster import Cluster
+
+    folder = workdir / "fidelity"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    running = Cluster(folder, PG_ADMIN, {}, tag="scale_fidelity")
+    try:
+        running.start_server()
+        running.create_limit("fidelity-sms", burst, rate)
+        env = running.prefect_env()
+        procs = [
+            subprocess.Popen(
+                [sys.executable, __file__, "--child", "contend", "--out", str(folder / f"c{n}.json")],
+                env=env,
+                cwd=REPO,
+            )
+            for n in range(processes)
+        ]
+        for proc in procs:
+            proc.wait(300)
+        grants = sorted(
+            t for n in range(processes) for t in json.loads((folder / f"c{n}.json").read_text())["grants"]
+        )
+    finally:
+        running.close()
+    span = grants[-1] - grants[0]
+    return {
+        "configured": rate,
+        "burst": burst,
+        "processes": processes,
+        "threads": processes * 4,
+        "slots": 50 * len(grants),
+        "seconds": span,
+        "achieved": 50 * (len(grants) - burst / 50) / span if span else 0.0,
+    }
+
+
 # -- report -------------------------------------------------------------------------------------
 
 
@@ -497,7 +587,11 @@ def report(results: dict, args) -> None:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
           f"load average now {os.getloadavg()[0]:.1f}; python {platform.python_version()}")  # fmt: skip
     print(f"date: {datetime.now(UTC).isoformat(timespec='minutes')}; customers {args.customers:,}; day {DAY}")
+    if "fidelity" in results:
+        print(f"limiter under contention: {results['fidelity']}")
     columns = []
+    if not ({"embedded", "cluster"} & set(results)):
+        return
     if "embedded" in results:
         columns += [
             ("plain SQLite", results["embedded"]["plain"]),
@@ -524,6 +618,8 @@ def report(results: dict, args) -> None:
     print("| Prefect overhead (total − critical path) | " + " | ".join(shares) + " |")
     print()
     for name, data in columns:
+        if data.get("max_rss_mb"):
+            print(f"{name}: peak RSS {data['max_rss_mb']:.0f} MB")
         print(f"{name}: ledger {data.get('ledger')}; batches {counts(data['spans'])}; "
               f"task runs {data.get('task_runs', '-')}")  # fmt: skip
     if "embedded" in results:
@@ -559,13 +655,18 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL template database")
     parser.add_argument("--prepare-only", action="store_true")
-    parser.add_argument("--child", choices=["plain", "embedded", "limiter"])
+    parser.add_argument("--child", choices=["plain", "embedded", "limiter", "contend"])
+    parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--count", type=int, default=300)
     args = parser.parse_args()
     if args.child:
-        result = {"plain": child_plain, "embedded": child_embedded}.get(args.child)
-        data = result() if result else child_limiter(args.count)
+        if args.child == "contend":
+            data = child_contend(args.seconds, 4, 50)
+        else:
+            result = {"plain": child_plain, "embedded": child_embedded}.get(args.child)
+            data = result() if result else child_limiter(args.count)
+        data["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         args.out.write_text(json.dumps(data, default=str))
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -582,6 +683,8 @@ def main() -> None:
             results["embedded"] = embedded(args.workdir, sqlite_file, twilio, sendgrid)
         if "cluster" in setups:
             results["cluster"] = cluster(args.workdir, template, twilio, sendgrid, args.shards)
+        if "fidelity" in setups:
+            results["fidelity"] = fidelity(args.workdir)
     finally:
         servers.terminate()
         servers.wait(10)
