@@ -322,6 +322,74 @@ def child_contend(seconds: float, threads: int, size: int) -> dict:
     return {"grants": grants, "size": size}
 
 
+def child_decide(candidates_file: str | None) -> dict:
+    """Candidates (payment signals, or a file drop) and decisions of the day in one plain process:
+    seconds and peak memory, to see how the two single-process stages grow with the candidates."""
+    started = time.time()
+    from outreach.config import get_settings, load_offers
+    from outreach.db import engine_for
+    from outreach.planning import decide_day
+    from outreach.steps import load_day_candidates
+
+    settings = get_settings()
+    engine = engine_for(settings.database_url)
+    begin = time.time()
+    loaded = load_day_candidates(engine, settings, DAY, candidates_file)
+    loaded_at = time.time()
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    plan = decide_day(engine, DAY, load_offers(settings.offers_file))
+    return {
+        "candidates": loaded["loaded"],
+        "load_seconds": loaded_at - begin,
+        "decide_seconds": time.time() - loaded_at,
+        "planned": plan.messages_planned,
+        "rss_after_load_mb": rss_loaded,
+        "imports_seconds": begin - started,
+    }
+
+
+def decisions(workdir: Path, sqlite_file: Path, per_customer: tuple[int, ...] = (2, 4)) -> dict:
+    """The payment-signal day, then file drops of ``k`` candidates for every customer (k × N)."""
+    import csv
+
+    from sqlalchemy import create_engine, text
+
+    offers = ["KIDS_SAVINGS", "SAVINGS_BOOST", "TRAVEL_INSURANCE", "CREDIT_CARD", "INVEST_CALL"]
+    engine = create_engine(f"sqlite:///{sqlite_file}")
+    with engine.connect() as conn:
+        customers = [r[0] for r in conn.execute(text("SELECT customer_id FROM customers ORDER BY 1"))]
+    engine.dispose()
+    results = {}
+    for k in (0, *per_customer):
+        folder = workdir / f"decide-{k}"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        shutil.copy(sqlite_file, folder / "run.db")
+        drop = None
+        if k:
+            drop = folder / "candidates.csv"
+            with drop.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(
+                    ["customer_id", "offer_code", "trigger", "trigger_ref", "score", "candidate_date"]
+                )
+                for n, cid in enumerate(customers):
+                    for j in range(k):
+                        writer.writerow(
+                            [cid, offers[(n + j) % 5], "drop", f"d{n}-{j}", "0.5", DAY.isoformat()]
+                        )
+        env = {
+            **{key: v for key, v in os.environ.items() if not key.startswith(("PREFECT_", "OUTREACH_"))},
+            **outreach_env(folder, f"sqlite:///{folder / 'run.db'}", "http://unused", "http://unused", False),
+            "PYTHONPATH": str(REPO),
+        }
+        log(f"decisions: {'payment signals' if not k else f'{k} candidates per customer'}")
+        extra = ("--candidates", str(drop)) if drop else ()
+        results[str(k)] = run_child("decide", env, folder / "result.json", *extra)
+        shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def run_child(kind: str, env: dict, out: Path, *extra: str, timeout: float = 3600) -> dict:
     subprocess.run(
         [sys.executable, __file__, "--child", kind, "--out", str(out), *extra],
@@ -589,6 +657,8 @@ def report(results: dict, args) -> None:
     print(f"date: {datetime.now(UTC).isoformat(timespec='minutes')}; customers {args.customers:,}; day {DAY}")
     if "fidelity" in results:
         print(f"limiter under contention: {results['fidelity']}")
+    for k, row in (results.get("decisions") or {}).items():
+        print(f"decisions, {'payment signals' if k == '0' else k + ' per customer'}: {row}")
     columns = []
     if not ({"embedded", "cluster"} & set(results)):
         return
@@ -655,7 +725,8 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL template database")
     parser.add_argument("--prepare-only", action="store_true")
-    parser.add_argument("--child", choices=["plain", "embedded", "limiter", "contend"])
+    parser.add_argument("--child", choices=["plain", "embedded", "limiter", "contend", "decide"])
+    parser.add_argument("--candidates", default=None)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--count", type=int, default=300)
@@ -663,6 +734,8 @@ def main() -> None:
     if args.child:
         if args.child == "contend":
             data = child_contend(args.seconds, 4, 50)
+        elif args.child == "decide":
+            data = child_decide(args.candidates)
         else:
             result = {"plain": child_plain, "embedded": child_embedded}.get(args.child)
             data = result() if result else child_limiter(args.count)
@@ -685,6 +758,8 @@ def main() -> None:
             results["cluster"] = cluster(args.workdir, template, twilio, sendgrid, args.shards)
         if "fidelity" in setups:
             results["fidelity"] = fidelity(args.workdir)
+        if "decisions" in setups:
+            results["decisions"] = decisions(args.workdir, sqlite_file)
     finally:
         servers.terminate()
         servers.wait(10)
