@@ -18,17 +18,20 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_table_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from channels import KINDS
 from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
-from outreach import ledger
 from outreach.batches import due_batches
 from outreach.calls.tasks import create_tasks
+from outreach.campaigns.funnel import campaign_funnels
+from outreach.campaigns.report import build_report
 from outreach.channel_setup import open_channel
+from outreach.completion import unfinished
 from outreach.config import Settings, get_settings, load_offers
 from outreach.db import engine_for, session_scope
+from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
@@ -123,7 +126,32 @@ def funnel_task(run_date: date) -> list[dict]:
         key=f"funnel-{run_date.isoformat()}",
         description=f"Outreach funnel for {run_date.isoformat()} (counts only)",
     )
+    create_table_artifact(
+        table=lifecycle(_engine(), run_date).records(),
+        key=f"delivery-status-{run_date.isoformat()}",
+        description=f"Delivery lifecycle per channel and offer for {run_date.isoformat()} (counts only)",
+    )
     return rows
+
+
+@task(name="campaigns", persist_result=False)
+def campaigns_task(run_date: date) -> dict:
+    """Per campaign that ran today: its funnel (table) and its results so far (Markdown) as artifacts."""
+    engine = _engine()
+    offers = load_offers(get_settings().offers_file)
+    ran = {}
+    for name, rows in campaign_funnels(engine, run_date).items():
+        create_table_artifact(
+            table=rows, key=f"campaign-{name}-funnel", description=f"Campaign {name} on {run_date} (counts)"
+        )
+        report = build_report(engine, name, offers, as_of=run_date)
+        create_markdown_artifact(
+            markdown=report.to_markdown(),
+            key=f"campaign-{name}",
+            description=f"Campaign {name}: results so far",
+        )
+        ran[name] = sum(int(r["count"]) for r in rows if r["section"] == "funnel")
+    return ran
 
 
 @task(name="call-tasks", persist_result=False)
@@ -145,7 +173,7 @@ def print_batches_task(run_date: date, carry_days: int) -> int:
 @task(name="unfinished", persist_result=False)
 def unfinished_task(run_date: date, carry_days: int) -> dict[str, int]:
     with session_scope(_engine()) as session:
-        return ledger.unfinished(session, run_date, datetime.now(UTC), carry_days)
+        return unfinished(session, run_date, datetime.now(UTC), carry_days)
 
 
 def send_channels(
@@ -265,6 +293,8 @@ def dispatch_due(
         tasks,
         shard_states or "none",
     )
+    if total.held_paused:
+        logger.warning("%d messages held back: their campaign is paused", total.held_paused)
     failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
     left = unfinished_task(day, settings.carry_days)
     if failed_shards or left:
@@ -307,6 +337,8 @@ def daily_outreach(
     check_rate_limits(get_settings())  # before candidates and decisions, not only before sending
     loaded = load_candidates_task(day, candidates_file)
     logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
+    for problem in loaded.get("campaigns", {}).get("invalid", []):
+        logger.error("campaign file left out: %s", problem)
     plan = decide_task(day)
     logger.info("plan: %s", plan)
     try:
@@ -315,4 +347,11 @@ def daily_outreach(
         )
     finally:
         funnel_task(day)  # the funnel says what was done, also when something is left
-    return {"run_date": day.isoformat(), "candidates": loaded, "plan": plan, "dispatch": dispatched}
+    campaigns = campaigns_task(day)
+    return {
+        "run_date": day.isoformat(),
+        "candidates": loaded,
+        "plan": plan,
+        "dispatch": dispatched,
+        "campaigns": campaigns,
+    }

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("outbox")
     offers_file: Path = Path("offers.yaml")
     templates_dir: Path = Path("templates")
+    campaigns_dir: Path = Path("campaigns")
     sms_backend: str = "outbox"
     email_backend: str = "outbox"
     letter_backend: str = "outbox"

@@ -24,6 +24,7 @@ from channels.errors import (
     TransientError,
 )
 from outreach import consent, ledger, tracking
+from outreach.campaigns import gate as campaign_gate
 from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
@@ -42,10 +43,11 @@ class DispatchReport:
     unknown: int = 0
     requeued: int = 0
     cancelled: int = 0
+    held_paused: int = 0  # left planned: their campaign is paused (sent after resume)
     errors: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> DispatchReport:
-        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled"):
+        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled", "held_paused"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for code, count in other.errors.items():
             self.errors[code] = self.errors.get(code, 0) + count
@@ -120,7 +122,9 @@ class Dispatcher:
 
     def _send(self, ids: Sequence[int]) -> DispatchReport:
         report = DispatchReport()
-        won = ledger.claim(self.engine, ids, self.worker)
+        gate = campaign_gate.check(self.engine, ids, self.worker)  # paused campaigns wait; variant templates
+        report.held_paused = len(gate.held)
+        won = ledger.claim(self.engine, gate.sendable(ids), self.worker)
         report.claimed = len(won)
         if not won:
             return report
@@ -132,7 +136,7 @@ class Dispatcher:
             if message.id in blocked:
                 continue
             try:
-                outbound.append(self._build(message, customer, candidate))
+                outbound.append(self._build(message, customer, candidate, gate.templates.get(message.id)))
             except TemplateError as exc:
                 failed_render[message.id] = str(exc)
         with session_scope(self.engine) as session:
@@ -179,7 +183,9 @@ class Dispatcher:
                 blocked |= {mid for mid, cid in pairs if cid in out}
         return blocked
 
-    def _build(self, message: Message, customer: Customer, candidate: Candidate) -> OutboundMessage:
+    def _build(
+        self, message: Message, customer: Customer, candidate: Candidate, template: str | None = None
+    ) -> OutboundMessage:
         offer = self.offers[message.offer_code]
         scope = CHANNEL_SCOPE[message.channel]
         unsubscribe = unsubscribe_link(self.settings, customer.customer_id, scope)
@@ -191,7 +197,10 @@ class Dispatcher:
         }
         context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
         rendered = self.renderer.render(
-            message.channel, offer.template_for(message.channel), customer.language or "nl", context
+            message.channel,
+            template or offer.template_for(message.channel),
+            customer.language or "nl",
+            context,
         )
         to = {"sms": customer.mobile, "call": customer.mobile, "email": customer.email}.get(
             message.channel, customer.customer_id

@@ -11,7 +11,7 @@ from outreach.db import session_scope
 from outreach.models import Candidate, Decision, Message
 
 # reasons that come after eligibility: the candidate was eligible but another rule of the day won
-POST_ELIGIBILITY = {"lost_arbitration", "over_capacity"}
+POST_ELIGIBILITY = {"lost_arbitration", "over_capacity", "control_group", "campaign_budget"}
 SENT_OR_LATER = {"sent", "delivered", "undelivered", "bounced"}
 
 

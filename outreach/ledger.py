@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.models import Decision, Message, MessageTransition
@@ -122,28 +122,6 @@ def due_ids(
     if shards > 1:
         stmt = stmt.where(in_shard(Message.shard, shard, shards))
     return list(session.scalars(stmt))
-
-
-def unfinished(session: Session, run_date: date, at: datetime, carry_days: int = 0) -> dict[str, int]:
-    """What dispatch has not finished with on ``run_date`` (and the ``carry_days`` before it, as
-    ``due_ids``), by status: ``planned`` and due at ``at`` (held ones are not due yet), ``sending``
-    (claimed, maybe by a dead worker) and ``unknown``."""
-    stmt = (
-        select(Message.status, func.count())
-        .where(
-            Message.run_date <= run_date,
-            Message.run_date >= run_date - timedelta(days=carry_days),
-            or_(
-                Message.status.in_(("sending", "unknown")),
-                and_(
-                    Message.status == "planned",
-                    or_(Message.not_before.is_(None), Message.not_before <= at),
-                ),
-            ),
-        )
-        .group_by(Message.status)
-    )
-    return {status: count for status, count in session.execute(stmt).all()}
 
 
 def claim(engine: Engine, ids: Sequence[int], worker: str) -> list[int]:

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, delete, insert, select
 
+from outreach.campaigns import seam as campaign_rules
 from outreach.config import OffersFile
 from outreach.db import session_scope
 from outreach.ledger import plan_messages
@@ -51,12 +52,13 @@ def decide_day(engine: Engine, run_date: date, offers: OffersFile, now: datetime
     if decided:
         inputs.candidates = inputs.candidates.filter(~inputs.candidates["candidate_id"].is_in(list(decided)))
     frame = decide(inputs)
+    frame = campaign_rules.apply(engine, frame, inputs)  # campaigns only narrow the engine's outcome
     rows = [
         {**row, "decision_date": run_date, "decided_at": now}
         for row in frame.rename({"candidate_id": "candidate_id"}).to_dicts()
     ]
     with session_scope(engine) as session:
         for start in range(0, len(rows), 5000):
-            session.execute(insert(Decision), rows[start : start + 5000])
+            session.execute(insert(Decision.__table__), rows[start : start + 5000])  # Core: one executemany
         planned = plan_messages(session, run_date)
     return PlanReport(decided=len(rows), messages_planned=planned)

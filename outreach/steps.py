@@ -7,6 +7,7 @@ from datetime import date
 
 from sqlalchemy import Engine
 
+from outreach.campaigns.daily import load_campaign_candidates
 from outreach.candidates import FileDrop, PaymentSignals, load_candidates
 from outreach.config import Settings, load_offers
 
@@ -14,10 +15,12 @@ from outreach.config import Settings, load_offers
 def load_day_candidates(
     engine: Engine, settings: Settings, run_date: date, candidates_file: str | None
 ) -> dict:
-    """Today's candidates from a file drop when one is given, else from the payment signals."""
+    """Today's candidates from a file drop when one is given, else from the payment signals; and the
+    candidates of the campaigns that run today."""
     source = FileDrop(candidates_file) if candidates_file else PaymentSignals(engine)
     codes = set(load_offers(settings.offers_file).by_code())
     report = load_candidates(engine, run_date, source, offer_codes=codes)
     counts = asdict(report)
     counts.pop("rejections", None)  # row-level detail stays in import_rejections, not in Prefect
+    counts["campaigns"] = load_campaign_candidates(engine, settings, run_date)
     return counts

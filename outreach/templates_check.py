@@ -120,7 +120,10 @@ def _offer_variants(offer: Offer) -> list[Offer]:
     return [offer, windowed]
 
 
-def check_templates(templates_dir: str | Path, offers: OffersFile, max_sms_segments: int = 2) -> CheckReport:
+def check_templates(
+    templates_dir: str | Path, offers: OffersFile, max_sms_segments: int = 2, also: Iterable[Offer] = ()
+) -> CheckReport:
+    """``also``: more offers to check, e.g. campaign variants (an offer with other templates)."""
     renderer = Renderer(templates_dir)
     report = CheckReport()
     root = Path(templates_dir)
@@ -128,7 +131,7 @@ def check_templates(templates_dir: str | Path, offers: OffersFile, max_sms_segme
         report.add(Problem(display_path(root), "templates folder not found"))
         return report
     used: set[Path] = set()
-    for offer in offers.offers:
+    for offer in [*offers.offers, *also]:
         for channel in CHANNELS:
             name = offer.template_for(channel)
             for language in LANGUAGES:

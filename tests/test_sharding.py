@@ -15,10 +15,12 @@ from sqlalchemy import func, select, update
 
 from channels import load_channel
 from outreach import ledger
+from outreach.campaigns.tables import CampaignAssignment, CampaignRecord
+from outreach.completion import unfinished
 from outreach.config import Settings, load_offers
 from outreach.db import session_scope
 from outreach.dispatch import Dispatcher
-from outreach.models import Message
+from outreach.models import Decision, Message
 from outreach.planning import decide_day
 from outreach.sharding import BUCKETS, check, shard_bucket, shard_of
 from tests.cluster import window_excess
@@ -107,18 +109,38 @@ def test_a_limiter_that_fails_leaves_the_rest_planned_not_claimed(engine, tmp_pa
 
 
 def test_unfinished_counts_what_dispatch_has_not_finished_with(engine, tmp_path):
-    plan(engine, 6)
+    plan(engine, 7)
     ids = due(engine)
     with session_scope(engine) as session:
-        assert ledger.unfinished(session, DAY, NOON) == {"planned": 6}
+        assert unfinished(session, DAY, NOON) == {"planned": 7}
         session.execute(update(Message).where(Message.id == ids[0]).values(status="sending"))
         session.execute(update(Message).where(Message.id == ids[1]).values(status="unknown"))
         session.execute(update(Message).where(Message.id == ids[2]).values(status="sent"))
         later = NOON + timedelta(hours=3)  # a held message is not due before its release
         session.execute(update(Message).where(Message.id == ids[3]).values(not_before=later))
+        # a message of a paused campaign waits on purpose: not "left"
+        paused = session.scalar(
+            select(Decision.candidate_id)
+            .join(Message, Message.decision_id == Decision.id)
+            .where(Message.id == ids[4])
+        )
+        session.add(
+            CampaignRecord(
+                name="winter", owner="m", file="w.yaml", definition={}, paused=True, synced_at=NOON
+            )
+        )
+        session.add(
+            CampaignAssignment(
+                campaign="winter", candidate_id=paused, customer_id="S4", offer_code="KIDS_SAVINGS",
+                assigned_on=DAY, arm="treatment",
+            )
+        )  # fmt: skip
     with session_scope(engine) as session:
-        assert ledger.unfinished(session, DAY, NOON) == {"planned": 2, "sending": 1, "unknown": 1}
-        assert ledger.unfinished(session, DAY, later) == {"planned": 3, "sending": 1, "unknown": 1}
+        assert unfinished(session, DAY, NOON) == {"planned": 2, "sending": 1, "unknown": 1}
+        assert unfinished(session, DAY, later) == {"planned": 3, "sending": 1, "unknown": 1}
+        # the carry window: the day after, with carry_days=1, the same messages are still left
+        assert unfinished(session, DAY + timedelta(days=1), later, carry_days=1)["sending"] == 1
+        assert unfinished(session, DAY + timedelta(days=1), later) == {}
 
 
 def test_the_rate_window_check_catches_a_burst_and_passes_a_steady_flow():

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from outreach.campaigns.loader import load_directory, variant_offers
 from outreach.cli import app
 from outreach.config import load_offers
 from outreach.templates_check import check_templates
@@ -32,10 +33,14 @@ def errors(templates: Path, offers, max_segments: int = 2) -> list[str]:
 
 
 def test_repo_templates_pass(offers):
-    report = check_templates(REPO / "templates", offers, 2)
+    # the campaigns' variant templates are used too (as the offer with the variant's templates)
+    loaded, _ = load_directory(REPO / "campaigns", offers, REPO / "templates")
+    variants = [o for item in loaded for o in variant_offers(item.campaign, offers)]
+    assert variants
+    report = check_templates(REPO / "templates", offers, 2, also=variants)
     assert report.ok, "\n".join(map(str, report.problems))
     # every offer x channel x language x sample customer x trigger x offer variant was rendered
-    assert report.renders == len(offers.offers) * 4 * 2 * 4 * 2 * 2
+    assert report.renders == (len(offers.offers) + len(variants)) * 4 * 2 * 4 * 2 * 2
     assert not report.warnings
 
 

@@ -13,6 +13,7 @@ app = typer.Typer(
 
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
 import outreach.cli.calls  # noqa: E402,F401
+import outreach.cli.campaigns  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401

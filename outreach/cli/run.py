@@ -121,6 +121,10 @@ def demo(
     else:
         console.print("Synthetic bank already in the database; reusing it (delete outreach.db to restart).")
     _demo_teams(engine)
+    from outreach.campaigns.demo import seed_demo_campaign
+
+    summary = seed_demo_campaign(engine, settings)
+    console.print(f"Demo {summary.line()}; see `outreach campaigns report {summary.campaign}`")
     console.print(f"[bold]Running daily-outreach for {day.isoformat()}[/bold] on Prefect's embedded server")
     run_flow(day, None)
     print_funnel(compute(engine, day))

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from outreach.campaigns.loader import load_directory, variant_offers
 from outreach.cli import app
 from outreach.config import ConfigError, get_settings, load_offers
 from outreach.rendering import Renderer, TemplateError, message_context
@@ -44,10 +45,14 @@ def check(
 ) -> None:
     """Render every template of every offer and language against sample customers; fail on faults."""
     settings = get_settings()
+    offers = _offers(offers_file)
+    templates = templates_dir or settings.templates_dir
+    loaded, _problems = load_directory(settings.campaigns_dir, offers, templates)  # their variants' templates
     report = check_templates(
-        templates_dir or settings.templates_dir,
-        _offers(offers_file),
+        templates,
+        offers,
         max_sms_segments or settings.sms_max_segments,
+        also=[o for item in loaded for o in variant_offers(item.campaign, offers)],
     )
     for problem in report.problems:
         colour = "red" if problem.severity == "error" else "yellow"

@@ -37,6 +37,14 @@ REASONS: dict[str, str] = {
     "no_valid_contact": "no valid contact data for any channel this offer may use",
     "lost_arbitration": "another offer for this customer ranked higher today",
     "over_capacity": "the channel's daily capacity went to better-ranked candidates",
+    # campaign rules, applied after the engine by outreach/campaigns/seam.py (they only narrow)
+    "control_group": "in the campaign's control group: eligible, deliberately not contacted",
+    "campaign_budget": "the campaign's daily or total budget went to others in its (random) queue",
+    "campaign_paused": "held: the campaign is paused; sent when it is resumed",
+    "campaign_send_time": "held until the campaign's send time for the channel in the customer's zone",
+    "campaign_already_assigned": "entered this campaign on an earlier day (once per customer)",
+    "campaign_not_running": "the campaign is a draft or outside its window on this date",
+    "unknown_campaign": "the candidate names a campaign that was never synced from campaigns/",
 }
 
 OUTPUT_SCHEMA = {
