@@ -287,7 +287,7 @@ class Cluster:
             self.wait_workers_online(workers)
 
     def create_pool(self) -> None:
-        """What `prefect work-pool create NAME --type process` does."""
+        """What `prefect work-pool create NAME --type process` and the queue command below do."""
         from prefect.workers.process import ProcessWorker
 
         body = {
@@ -296,6 +296,9 @@ class Cluster:
             "base_job_template": ProcessWorker.get_default_base_job_template(),
         }
         self.http.post("/work_pools/", json=body).raise_for_status()
+        # `prefect work-queue create serial --pool outreach --limit 1`: daily and dispatch-due in turn
+        queue = {"name": "serial", "concurrency_limit": 1}
+        self.http.post(f"/work_pools/{self.pool}/queues", json=queue).raise_for_status()
 
     def create_limit(self, name: str, burst: int, rate: float) -> None:
         """What `prefect gcl create NAME --limit BURST --slot-decay-per-second RATE` does."""
