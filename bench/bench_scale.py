@@ -162,10 +162,10 @@ def child_plain() -> dict:
     batch pool, timed by our own clock (from before its imports, like the flow's total)."""
     started = time.time()
     from channels import KINDS
-    from outreach import ledger
     from outreach.batches import due_batches
     from outreach.calls.tasks import create_tasks
     from outreach.channel_setup import open_channel
+    from outreach.completion import unfinished
     from outreach.config import get_settings, load_offers
     from outreach.db import engine_for, session_scope
     from outreach.dispatch import Dispatcher
@@ -222,7 +222,7 @@ def child_plain() -> dict:
     timed("print-batches", build_print_batches, settings.outbox_dir, DAY, settings.letter_batch_size)
     timed("funnel", compute, engine, DAY)
     with session_scope(engine) as session:
-        left = timed("unfinished", ledger.unfinished, session, DAY, datetime.now(UTC))
+        left = timed("unfinished", unfinished, session, DAY, datetime.now(UTC), settings.carry_days)
     total = time.time() - started
     return {
         "total": total,
