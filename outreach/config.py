@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
     # messages held (quiet hours, weekends) stay due for this many days after their plan date
     carry_days: int = Field(5, ge=0, le=31)
+    # re-check the channel's quiet hours right before sending (a run that is late or resumed
+    # later must not send into quiet hours); only a test suite running at any hour turns it off
+    send_window_check: bool = True
     sms_max_segments: int = Field(2, ge=1, le=10)  # `outreach templates check` fails above this
     letter_batch_size: int = Field(500, ge=1)  # letters per print batch
     letter_window_mm: str = "20,45,85,45"  # envelope window: left, top, width, height (DIN 5008 B)
@@ -88,18 +92,40 @@ class QuietHours(BaseModel):
 
 
 class Caps(BaseModel):
+    """Contact caps, counted from the ledger: a window of N days is the run date and the N-1 before it."""
+
     model_config = ConfigDict(extra="forbid")
-    per_7_days: int = Field(1, ge=0)
-    per_30_days: int = Field(3, ge=0)
+    per_7_days: int = Field(1, ge=0)  # across all channels
+    per_30_days: int = Field(3, ge=0)  # across all channels
+    per_channel_7_days: dict[ChannelName, int] = Field(default_factory=dict)
     per_channel_30_days: dict[ChannelName, int] = Field(default_factory=dict)
+
+
+SuppressionScope = Literal["all"] | list[str]
+# what each suppression list blocks: "all" marketing, or only offers on the listed topics
+DEFAULT_SUPPRESSION_SCOPES: dict[str, SuppressionScope] = {
+    "deceased": "all",
+    "minor": "all",
+    "vulnerable": "all",
+    # duty of care: a customer in arrears / debt collection gets no marketing at all by default;
+    # narrow it to [credit] to allow e.g. savings offers (credit must stay in the list)
+    "arrears": "all",
+    "complaint": "all",
+}
 
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     caps: Caps = Field(default_factory=Caps)
     cooldown_days: int = Field(90, ge=0)
+    # outcome rule: `limit` "not interested" answers on a topic within `window` days suppress the
+    # topic for `suppress_days` from the latest of them
     not_interested_limit: int = Field(2, ge=1)
+    not_interested_window_days: int = Field(365, ge=1)
     not_interested_suppress_days: int = Field(180, ge=0)
+    suppression_scopes: dict[str, SuppressionScope] = Field(
+        default_factory=lambda: dict(DEFAULT_SUPPRESSION_SCOPES)
+    )
     quiet_hours: dict[ChannelName, QuietHours] = Field(
         default_factory=lambda: {
             "sms": QuietHours(start=time(9), end=time(20)),
@@ -107,9 +133,26 @@ class Policy(BaseModel):
         }
     )
     capacity: dict[ChannelName, int] = Field(default_factory=lambda: {"call": 200, "letter": 1000})
+    # channels that need an explicit opt-in (e.g. telemarketing: [call]); others are opt-out
     opt_in_channels: list[ChannelName] = Field(default_factory=list)
+    holiday_country: str = "NL"  # public holidays on which no calls are made
     send_hour: time = time(10)  # when the day's messages are due, in the customer's zone
     default_timezone: str = "Europe/Amsterdam"
+
+    @field_validator("suppression_scopes")
+    @classmethod
+    def _scopes(cls, value: dict[str, SuppressionScope]) -> dict[str, SuppressionScope]:
+        for reason, scope in value.items():
+            if not re.fullmatch(r"[a-z_]{1,20}", reason):
+                raise ValueError(f"suppression reason {reason!r}: lower-case letters and _ only")
+            if scope != "all" and not scope:
+                raise ValueError(f"suppression reason {reason!r}: give 'all' or a non-empty list of topics")
+        return value
+
+    def history_days(self, offers: list[Offer]) -> int:
+        """How many days of ledger history the caps, cooldowns and channel caps look back."""
+        cooldowns = [o.cooldown_days for o in offers if o.cooldown_days is not None]
+        return max([30, self.cooldown_days, *cooldowns])
 
 
 class Offer(BaseModel):

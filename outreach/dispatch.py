@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -29,6 +29,7 @@ from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
+from outreach.policy.windows import release_time
 from outreach.rendering import Renderer, TemplateError, message_context
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,20 @@ class DispatchReport:
     requeued: int = 0
     cancelled: int = 0
     held_paused: int = 0  # left planned: their campaign is paused (sent after resume)
+    deferred: int = 0  # the sending window closed after planning: planned again for its opening
     errors: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: DispatchReport) -> DispatchReport:
-        for name in ("claimed", "sent", "failed", "unknown", "requeued", "cancelled", "held_paused"):
+        for name in (
+            "claimed",
+            "sent",
+            "failed",
+            "unknown",
+            "requeued",
+            "cancelled",
+            "held_paused",
+            "deferred",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for code, count in other.errors.items():
             self.errors[code] = self.errors.get(code, 0) + count
@@ -95,11 +106,14 @@ class Dispatcher:
         offers: OffersFile,
         channel: Channel,
         worker: str,
+        clock: Callable[[], datetime] | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.offers = offers.by_code()
+        self.policy = offers.policy
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.channel = channel
         self.worker = worker
         self.limiter = limiter
@@ -129,6 +143,7 @@ class Dispatcher:
         if not won:
             return report
         rows = self._load(won)
+        rows, report.deferred = self._defer_quiet_hours(rows)
         blocked = self._withdrawn(rows)
         outbound: list[OutboundMessage] = []
         failed_render: dict[int, str] = {}
@@ -156,6 +171,33 @@ class Dispatcher:
             outcome = self.channel.send_batch(outbound)
             self._record(outcome, {int(m.message_id): m for m in outbound}, report)
         return report
+
+    def _defer_quiet_hours(self, rows: list[tuple[Message, Customer, Candidate]]) -> tuple[list, int]:
+        """A message whose window closed between planning and sending waits for the next opening:
+        planned again with ``not_before``, never sent early or late in quiet hours."""
+        window = self.policy.quiet_hours.get(self.channel.kind)
+        if window is None or not self.settings.send_window_check:
+            return rows, 0
+        at = self.clock()
+        keep, later = [], {}
+        for row in rows:
+            zone = row[1].timezone or self.policy.default_timezone
+            release = release_time(at, window, zone, self.policy.holiday_country)
+            if release is None:
+                keep.append(row)
+            else:
+                later[row[0].id] = release
+        with session_scope(self.engine) as session:
+            for mid, release in later.items():
+                ledger.transition(
+                    session,
+                    [mid],
+                    "planned",
+                    expected="sending",
+                    not_before=release,
+                    detail="sending window closed: waits for it to open",
+                )
+        return keep, len(later)
 
     def _load(self, ids: Sequence[int]) -> list[tuple[Message, Customer, Candidate]]:
         with session_scope(self.engine) as session:

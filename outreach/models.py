@@ -152,7 +152,11 @@ class Message(Base):
     """The ledger: one row per planned contact, keyed by (date, customer, offer, channel)."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_day_status", "run_date", "channel", "status"),)
+    __table_args__ = (
+        Index("ix_messages_day_status", "run_date", "channel", "status"),
+        # covers the policy's contact-history read (caps, cooldowns): an index-only range scan
+        Index("ix_messages_contact_history", "run_date", "customer_id", "offer_code", "channel", "status"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))

@@ -15,6 +15,10 @@ from sqlalchemy import create_engine, text
 from outreach.db import make_engine, upgrade
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The suite runs at any hour, so the send-time quiet-hours re-check is off for tests that are
+# about something else (worker processes inherit this); tests/test_dispatch_windows.py checks it
+# with a fixed clock. Decision-time quiet hours stay in force everywhere.
+os.environ.setdefault("OUTREACH_SEND_WINDOW_CHECK", "false")
 
 PG_ADMIN_URL = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent

@@ -255,7 +255,9 @@ def test_not_interested_is_an_answered_call(engine):
         event = session.scalar(
             select(DeliveryEventRecord).where(DeliveryEventRecord.message_id == message_id)
         )
-        assert event.raw["outcome"] == "not_interested"  # what the "two not interested" rule reads
+        assert event.raw["outcome"] == "not_interested"
+        # the policy's outcome-rule contract: what the "two not interested" rule reads
+        assert (event.event_type, event.description) == ("replied", "not_interested")
 
 
 def test_wrong_number_marks_the_phone_invalid_and_bounces(engine):

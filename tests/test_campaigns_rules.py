@@ -305,7 +305,14 @@ def test_a_customer_already_in_the_campaign_does_not_enter_twice(engine, world):
                 }
             ],
         )
-    decide_day(engine, day2, OFFERS, now=datetime(2026, 11, 19, 11, 0, tzinfo=UTC))
+    # the policy counts yesterday's message against the caps even before it is sent (it reserves
+    # its place): relax caps and cooldown so that the campaign's own once-per-customer rule decides
+    from outreach.config import Caps
+
+    relaxed = OFFERS.model_copy(
+        update={"policy": OFFERS.policy.model_copy(update={"caps": Caps(per_7_days=5), "cooldown_days": 0})}
+    )
+    decide_day(engine, day2, relaxed, now=datetime(2026, 11, 19, 11, 0, tzinfo=UTC))
     assert decisions(engine, day2)[cid].reason == "campaign_already_assigned"  # yesterday's is not sent yet
     assert len(entries(engine, "once")) == 1
 

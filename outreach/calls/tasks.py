@@ -10,7 +10,8 @@ A ``call`` message in the ledger is "sent" when its task exists; from there the 
 and each outcome is also a delivery event on the message, moving it forward (answered → delivered,
 no answer in the end → undelivered, wrong number → bounced), so funnels and contact caps count a
 call like any other contact. Not-interested answers are delivery events whose ``raw["outcome"]``
-is ``not_interested`` (and ``call_tasks.outcome`` says the same), for the outcome rules.
+is ``not_interested`` (and ``call_tasks.outcome`` says the same); their event_type/description are
+the policy's ``NOT_INTERESTED`` pair ("replied", "not_interested"), which the outcome rule reads.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from outreach.calls.settings import CallSettings, get_call_settings
 from outreach.config import OffersFile, get_settings, load_offers
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, DeliveryEventRecord, Message, OfferRecord
+from outreach.policy.inputs import NOT_INTERESTED
 
 PROVIDER = "callcentre"
 OUTCOMES = ("interested", "not_interested", "no_answer", "wrong_number", "do_not_contact")
@@ -433,10 +435,11 @@ def record_outcome(
                 )
         elif outcome in ("interested", "not_interested"):
             _finish(task, at)
-            words = "interested" if outcome == "interested" else "not interested"
-            _close_message(
-                session, message, "delivered", "delivered", f"answered: {words}", event_id, at, raw=raw
-            )
+            # "not interested" is the policy's outcome-rule event (contract in outreach.policy.inputs)
+            event_type, words = ("delivered", "answered: interested")
+            if outcome == "not_interested":
+                event_type, words = NOT_INTERESTED
+            _close_message(session, message, "delivered", event_type, words, event_id, at, raw=raw)
             if outcome == "interested":
                 lead = CallLead(
                     task_id=task.id,

@@ -14,9 +14,12 @@ app = typer.Typer(
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.campaigns  # noqa: E402,F401
+import outreach.cli.consent  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
+import outreach.cli.explain  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401
+import outreach.cli.preview  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 import outreach.cli.serve  # noqa: E402,F401
 import outreach.cli.status  # noqa: E402,F401
