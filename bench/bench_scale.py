@@ -106,6 +106,8 @@ def prepare(workdir: Path, customers: int) -> tuple[Path, str]:
         with admin.connect() as conn:  # the mark that the import finished
             conn.execute(text(f"COMMENT ON DATABASE \"{template}\" IS 'complete'"))
     admin.dispose()
+    for url in (f"sqlite:///{sqlite_file}", PG_ADMIN.rsplit("/", 1)[0] + f"/{template}"):
+        upgrade(url)  # a cached bank follows the schema of this checkout
     return sqlite_file, template
 
 
