@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test lint venv clean chromium
+.PHONY: demo test integration lint venv clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ chromium:
 	@test -x /usr/bin/chromium || apt-get install -y --no-install-recommends chromium \
 	  || (apt-get update && apt-get install -y --no-install-recommends chromium) \
 	  || echo "warning: could not install chromium: the browser tests will be skipped"
+
+# only the production-shaped suite: Prefect server on PostgreSQL, two workers, faults (~3-5 min)
+integration: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q -m integration
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check outreach channels flows tests bench

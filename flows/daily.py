@@ -2,10 +2,18 @@
 
 A task is a batch of messages, never one message: the ledger, not Prefect, tracks each message.
 Parameters are a date and a file path, never personal data (Prefect stores them in clear).
+
+With ``shards`` > 1 (production, docs/production.md) the SMS and email dispatch is split by a hash of
+the customer id into that many ``dispatch-shard`` flow runs, created through the shard deployment
+so that any worker of the pool picks them up; the dispatch run waits for them. Letters and calls
+(capped at hundreds or thousands a day by the policy) are sent by the dispatch run itself.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,24 +22,37 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from channels import KINDS
+from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
 from outreach.batches import due_batches
 from outreach.calls.tasks import create_tasks
 from outreach.campaigns.funnel import campaign_funnels
 from outreach.campaigns.report import build_report
 from outreach.channel_setup import open_channel
-from outreach.config import get_settings, load_offers
-from outreach.db import engine_for
+from outreach.completion import unfinished
+from outreach.config import Settings, get_settings, load_offers
+from outreach.db import engine_for, session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
 from outreach.funnel import compute
 from outreach.planning import decide_day
 from outreach.printing import build_print_batches
 from outreach.sending import reconcile_in_doubt
+from outreach.sharding import check as check_shards
 from outreach.steps import load_day_candidates
+
+SHARDED = RATE_LIMITED  # the provider channels: the volume, and the rate limits
+SHARD_DEPLOYMENT = "dispatch-shard/dispatch-shard"
+FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
 def _engine():
     return engine_for(get_settings().database_url)
+
+
+def claim_name(settings: Settings, what: str) -> str:
+    """Who holds a claim, for the ledger's ``claimed_by``: worker (or host), process, batch."""
+    who = (settings.worker_name or socket.gethostname())[:24]
+    return f"{who}/{os.getpid()}:{what}"[:64]
 
 
 @task(name="load-candidates", persist_result=False)
@@ -48,12 +69,12 @@ def decide_task(run_date: date) -> dict:
 
 @task(
     name="dispatch-batch",
-    task_run_name="dispatch-{channel}-{batch_no}",
+    task_run_name="dispatch-{channel}-s{shard}-{batch_no}",
     persist_result=False,
     retries=2,
     retry_delay_seconds=[2, 10],
 )
-def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchReport:
+def dispatch_batch(channel: str, ids: list[int], batch_no: int, shard: int = 0) -> DispatchReport:
     settings = get_settings()
     adapter = open_channel(settings, channel)
     try:
@@ -62,7 +83,8 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
             settings,
             load_offers(settings.offers_file),
             adapter,
-            worker=f"flow-{channel}-{batch_no}",
+            worker=claim_name(settings, f"{channel}-s{shard}-{batch_no}"),
+            limiter=rate_limiter(settings),
         )
         return dispatcher.send_ids(ids)
     finally:
@@ -70,7 +92,9 @@ def dispatch_batch(channel: str, ids: list[int], batch_no: int) -> DispatchRepor
 
 
 @task(name="reconcile", task_run_name="reconcile-{channel}", persist_result=False)
-def reconcile_task(channel: str, run_date: date) -> dict:
+def reconcile_task(
+    channel: str, run_date: date, lease_seconds: int | None = None, settle_seconds: int | None = None
+) -> dict:
     """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
     settings = get_settings()
     adapter = open_channel(settings, channel)
@@ -80,9 +104,15 @@ def reconcile_task(channel: str, run_date: date) -> dict:
             settings,
             load_offers(settings.offers_file),
             adapter,
-            worker=f"flow-{channel}-reconcile",
+            worker=claim_name(settings, f"{channel}-reconcile"),
         )
-        return vars(reconcile_in_doubt(dispatcher, run_date))
+        report = reconcile_in_doubt(
+            dispatcher,
+            run_date,
+            lease=timedelta(seconds=lease_seconds or settings.claim_lease_seconds),
+            settle=timedelta(seconds=settle_seconds) if settle_seconds is not None else None,
+        )
+        return vars(report)
     finally:
         adapter.close()
 
@@ -140,33 +170,120 @@ def print_batches_task(run_date: date, carry_days: int) -> int:
     return sum(len(build_print_batches(settings.outbox_dir, d, settings.letter_batch_size)) for d in days)
 
 
+@task(name="unfinished", persist_result=False)
+def unfinished_task(run_date: date, carry_days: int) -> dict[str, int]:
+    with session_scope(_engine()) as session:
+        return unfinished(session, run_date, datetime.now(UTC), carry_days)
+
+
+def send_channels(
+    day: date, channels: list[str], shard: int = 0, shards: int = 1
+) -> dict[str, DispatchReport]:
+    """Every due batch of ``channels`` (of one shard) as task runs on the flow's thread pool; the
+    channels' batches interleaved, so a channel waiting for its rate limit does not hold up another."""
+    settings = get_settings()
+    now = datetime.now(UTC)
+    queues = {
+        channel: due_batches(
+            _engine(), day, channel, now, settings.batch_size, settings.carry_days, shard, shards
+        )
+        for channel in channels
+    }
+    futures = []
+    for n in range(max((len(q) for q in queues.values()), default=0)):
+        for channel, batches in queues.items():
+            if n < len(batches):
+                futures.append((channel, dispatch_batch.submit(channel, batches[n], n, shard)))
+    reports = {channel: DispatchReport() for channel in channels}
+    for channel, future in futures:
+        reports[channel].add(future.result())
+    return reports
+
+
+def start_shards(day: date, shards: int, deployment: str) -> list:
+    """One flow run of the shard deployment per shard, for any worker of the pool to pick up."""
+    from prefect.context import get_run_context
+    from prefect.deployments import run_deployment
+
+    parent = get_run_context().flow_run.id
+    return [
+        run_deployment(
+            deployment,
+            parameters={
+                "run_date": day.isoformat(),
+                "shard": shard,
+                "shards": shards,
+                "channels": list(SHARDED),
+            },
+            timeout=0,  # do not wait here; wait_for_shards does, for all of them
+            idempotency_key=f"{parent}:shard-{shard}-of-{shards}",
+            flow_run_name=f"dispatch-shard-{day.isoformat()}-{shard}-of-{shards}",
+        )
+        for shard in range(shards)
+    ]
+
+
+def wait_for_shards(runs: list, timeout_seconds: float, poll_seconds: float = 2.0) -> dict[str, str]:
+    """Each shard run's final state name, waiting at most ``timeout_seconds`` for all of them."""
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + timeout_seconds
+    states: dict[str, str] = {}
+    with get_client(sync_client=True) as client:
+        while True:
+            for run in runs:
+                if states.get(run.name) not in FINAL:
+                    state = client.read_flow_run(run.id).state
+                    states[run.name] = state.type.value if state else "PENDING"
+            if all(s in FINAL for s in states.values()) or time.monotonic() > deadline:
+                return states
+            time.sleep(poll_seconds)
+
+
+class DayIncomplete(RuntimeError):
+    """Messages of the day are left (a shard died, a transient failure, claims of a dead worker):
+    the run ends failed, and a rerun of the day takes over what is left."""
+
+
 @flow(
     name="dispatch-due",
     flow_run_name="dispatch-due-{run_date}",
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     log_prints=False,
 )
-def dispatch_due(run_date: str | None = None) -> dict:
+def dispatch_due(
+    run_date: str | None = None,
+    shards: int = 1,
+    lease_seconds: int | None = None,
+    settle_seconds: int | None = None,
+    shard_deployment: str = SHARD_DEPLOYMENT,
+    shard_timeout_seconds: int = 4 * 3600,
+) -> dict:
     """Send every message that is due now: today's plan and held ones whose window has opened.
 
     The daily flow runs it once; the `dispatch-due` deployment runs it through the day so that
-    messages held for quiet hours go out when their window opens.
+    messages held for quiet hours go out when their window opens. Ends failed (DayIncomplete),
+    naming what is left, when a shard did not complete or a due message is still planned,
+    claimed or in doubt; a rerun takes over. See daily_outreach for the parameters.
     """
     logger = get_run_logger()
+    check_shards(0, shards)
     day = date.fromisoformat(run_date) if run_date else bank_today()
     settings = get_settings()
-    total = DispatchReport()
-    now = datetime.now(UTC)
+    check_rate_limits(settings)  # missing limits fail here, before anything is claimed
     for channel in KINDS:
-        reconcile_task(channel, day)
-        batches = due_batches(_engine(), day, channel, now, settings.batch_size, settings.carry_days)
-        futures = [dispatch_batch.submit(channel, ids, n) for n, ids in enumerate(batches)]
-        for future in futures:
-            total.add(future.result())
+        reconcile_task(channel, day, lease_seconds, settle_seconds)
+    runs = start_shards(day, shards, shard_deployment) if shards > 1 else []
+    local = [c for c in KINDS if c not in SHARDED] if runs else list(KINDS)
+    total = DispatchReport()
+    for report in send_channels(day, local).values():
+        total.add(report)
     tasks = call_tasks_task(day, settings.carry_days)
     batches = print_batches_task(day, settings.carry_days)
+    shard_states = wait_for_shards(runs, shard_timeout_seconds) if runs else {}
     logger.info(
-        "dispatch: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d call_tasks=%d",
+        "dispatch here: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d "
+        "call_tasks=%d; shards: %s",
         total.claimed,
         total.sent,
         total.failed,
@@ -174,10 +291,19 @@ def dispatch_due(run_date: str | None = None) -> dict:
         total.requeued,
         total.cancelled,
         tasks,
+        shard_states or "none",
     )
     if total.held_paused:
         logger.warning("%d messages held back: their campaign is paused", total.held_paused)
-    return {**vars(total), "call_tasks": tasks, "print_batches": batches}
+    failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
+    left = unfinished_task(day, settings.carry_days)
+    if failed_shards or left:
+        raise DayIncomplete(
+            f"dispatch of {day.isoformat()} not finished: messages left {left or 'none'}, shards not "
+            f"completed {failed_shards or 'none'}. Run the day again: it reconciles claims older than "
+            "the lease and messages in doubt with the provider, then sends what is left (nothing twice)."
+        )
+    return {**vars(total), "call_tasks": tasks, "print_batches": batches, "shards": shard_states}
 
 
 def bank_today() -> date:
@@ -187,18 +313,40 @@ def bank_today() -> date:
 
 
 @flow(name="daily-outreach", flow_run_name="daily-outreach-{run_date}", log_prints=False)
-def daily_outreach(run_date: str | None = None, candidates_file: str | None = None) -> dict:
-    """Pull the day's candidates, decide, plan the ledger, send every channel in batches, report."""
+def daily_outreach(
+    run_date: str | None = None,
+    candidates_file: str | None = None,
+    shards: int = 1,
+    lease_seconds: int | None = None,
+    settle_seconds: int | None = None,
+    shard_deployment: str = SHARD_DEPLOYMENT,
+    shard_timeout_seconds: int = 4 * 3600,
+) -> dict:
+    """Pull the day's candidates, decide, plan the ledger, send every channel in batches, report.
+
+    shards: 1 sends in this run (the embedded default); N > 1 splits SMS and email into N
+    ``dispatch-shard`` runs through ``shard_deployment`` for the pool's workers.
+    lease_seconds: claims older than this are a dead worker's and are reconciled (default
+    OUTREACH_CLAIM_LEASE_SECONDS, 900). settle_seconds: how long a provider may take to list a
+    message before "not found" means "never sent" (default: each adapter's own).
+    shard_timeout_seconds: how long to wait for the shard runs.
+    """
     logger = get_run_logger()
+    check_shards(0, shards)
     day = date.fromisoformat(run_date) if run_date else bank_today()
+    check_rate_limits(get_settings())  # before candidates and decisions, not only before sending
     loaded = load_candidates_task(day, candidates_file)
     logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
     for problem in loaded.get("campaigns", {}).get("invalid", []):
         logger.error("campaign file left out: %s", problem)
     plan = decide_task(day)
     logger.info("plan: %s", plan)
-    dispatched = dispatch_due(day.isoformat())
-    funnel_task(day)
+    try:
+        dispatched = dispatch_due(
+            day.isoformat(), shards, lease_seconds, settle_seconds, shard_deployment, shard_timeout_seconds
+        )
+    finally:
+        funnel_task(day)  # the funnel says what was done, also when something is left
     campaigns = campaigns_task(day)
     return {
         "run_date": day.isoformat(),

@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     sms_max_segments: int = Field(2, ge=1, le=10)  # `outreach templates check` fails above this
     letter_batch_size: int = Field(500, ge=1)  # letters per print batch
     letter_window_mm: str = "20,45,85,45"  # envelope window: left, top, width, height (DIN 5008 B)
+    # several workers (docs/production.md): per-channel rate limits shared through Prefect global
+    # concurrency limits named <prefix><channel>; off for the embedded demo (they must be created)
+    rate_limits: bool = False
+    rate_limit_prefix: str = "outreach-"
+    # a claim older than this is taken for a dead worker's and reconciled; longer than any batch
+    claim_lease_seconds: int = Field(900, ge=1)
+    worker_name: str | None = None  # names this process in the ledger's claimed_by (default: host)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

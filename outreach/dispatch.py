@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, select
 
@@ -67,6 +68,17 @@ class DispatchReport:
 SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
 
 
+class RateLimiter(Protocol):
+    """A per-channel rate limit shared by every process that sends (flows/limits.py backs it with
+    Prefect global concurrency limits); the core only asks for slots before it claims."""
+
+    def slice_size(self, channel: str) -> int | None:
+        """The most messages one acquisition may cover (the limit's burst), or None: no limit."""
+
+    def acquire(self, channel: str, count: int) -> None:
+        """Block until ``count`` messages of ``channel`` may go out (raises if the limit is missing)."""
+
+
 def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | None:
     try:
         from outreach.unsubscribe import unsubscribe_url
@@ -95,6 +107,7 @@ class Dispatcher:
         channel: Channel,
         worker: str,
         clock: Callable[[], datetime] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -103,9 +116,25 @@ class Dispatcher:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.channel = channel
         self.worker = worker
+        self.limiter = limiter
         self.renderer = Renderer(settings.templates_dir)
 
     def send_ids(self, ids: Sequence[int]) -> DispatchReport:
+        """Send what is still planned among ``ids``. Under a rate limit, in slices of at most the
+        limit's burst, each taking its slots *before* it claims: the wait for slots holds no claim,
+        so a worker that dies while waiting leaves nothing in doubt, and at most a slice per thread
+        when it dies while sending."""
+        size = self.limiter.slice_size(self.channel.kind) if self.limiter and ids else None
+        if not size:
+            return self._send(ids)
+        report = DispatchReport()
+        for start in range(0, len(ids), size):
+            part = ids[start : start + size]
+            self.limiter.acquire(self.channel.kind, len(part))
+            report.add(self._send(part))
+        return report
+
+    def _send(self, ids: Sequence[int]) -> DispatchReport:
         report = DispatchReport()
         gate = campaign_gate.check(self.engine, ids, self.worker)  # paused campaigns wait; variant templates
         report.held_paused = len(gate.held)
@@ -308,4 +337,4 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["Dispatcher", "DispatchReport", "release_stale_claims"]
+__all__ = ["Dispatcher", "DispatchReport", "RateLimiter", "release_stale_claims"]

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.models import Decision, Message, MessageTransition
+from outreach.sharding import in_shard, shard_bucket
 
 # rank of each status: a message may only move to a higher rank (or within "terminal" by events)
 RANK = {
@@ -67,6 +68,7 @@ def plan_messages(session: Session, run_date: date) -> int:
             "customer_id": d.customer_id,
             "offer_code": d.offer_code,
             "channel": d.channel,
+            "shard": shard_bucket(d.customer_id),
             "status": "planned",
             "not_before": _release_time(d),
             "attempts": 0,
@@ -91,11 +93,20 @@ def _release_time(decision: Decision) -> datetime | None:
     return None
 
 
-def due_ids(session: Session, run_date: date, channel: str, at: datetime, carry_days: int = 0) -> list[int]:
+def due_ids(
+    session: Session,
+    run_date: date,
+    channel: str,
+    at: datetime,
+    carry_days: int = 0,
+    shard: int = 0,
+    shards: int = 1,
+) -> list[int]:
     """Ids of planned messages of a channel that may be sent at ``at`` (held ones only once released).
 
     ``carry_days`` also takes messages planned on the days before ``run_date`` that are still
     waiting, e.g. a call held over a weekend or an SMS held past the end of yesterday's window.
+    With ``shards`` > 1, only those of shard ``shard`` (outreach.sharding): the day split by customer.
     """
     stmt = (
         select(Message.id)
@@ -108,6 +119,8 @@ def due_ids(session: Session, run_date: date, channel: str, at: datetime, carry_
         )
         .order_by(Message.id)
     )
+    if shards > 1:
+        stmt = stmt.where(in_shard(Message.shard, shard, shards))
     return list(session.scalars(stmt))
 
 
