@@ -1,7 +1,7 @@
 """messages.shard: the customer's hash bucket, so a day's dispatch can be split between workers
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 Rows planned before this revision get bucket 0 (they all fall in shard 0 of any shard count:
 still sent exactly once, just not spread).
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"  # the head of main when merged (0005_policy); the brief said "0001": two heads
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """call centre: teams, agents, call tasks, attempts, follow-up leads
 
-Revision ID: 0004
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-21 21:56:34.474370
 """
@@ -8,7 +8,7 @@ Create Date: 2026-11-21 21:56:34.474370
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

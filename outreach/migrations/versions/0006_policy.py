@@ -1,13 +1,13 @@
 """policy: covering index for the contact-history read
 
-Revision ID: 0005
-Revises: 0006
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 
-revision = "0005"
-down_revision = "0006"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """campaigns: definitions as synced, pause switch, assignments (control/treatment, variant), events
 
-Revision ID: 0006
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0003"  # the head of main when merged (the brief said "0001"; that would make two heads)
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
