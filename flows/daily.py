@@ -24,7 +24,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from channels import KINDS
 from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
 from outreach.batches import due_batches
-from outreach.calls.tasks import create_tasks
+from outreach.calls.tasks import create_tasks, expire_tasks
 from outreach.campaigns.funnel import campaign_funnels
 from outreach.campaigns.report import build_report
 from outreach.channel_setup import open_channel
@@ -156,7 +156,9 @@ def campaigns_task(run_date: date) -> dict:
 
 @task(name="call-tasks", persist_result=False)
 def call_tasks_task(run_date: date, carry_days: int) -> int:
-    """Turn the call messages handed to the call list into agents' tasks (idempotent)."""
+    """Expire tasks whose calling day is over (they never pile up), then turn the call messages
+    handed to the call list into agents' tasks (idempotent)."""
+    expire_tasks(_engine(), run_date)
     return sum(create_tasks(_engine(), run_date - timedelta(days=back)) for back in range(carry_days, -1, -1))
 
 
