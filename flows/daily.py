@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -67,6 +69,24 @@ def decide_task(run_date: date) -> dict:
     return {"decided": report.decided, "messages_planned": report.messages_planned}
 
 
+@contextmanager
+def _dispatcher(channel: str, worker: str, limiter=None) -> Iterator[Dispatcher]:
+    """A Dispatcher over a freshly opened adapter (one per task run: SDK clients are per thread)."""
+    settings = get_settings()
+    adapter = open_channel(settings, channel)
+    try:
+        yield Dispatcher(
+            _engine(),
+            settings,
+            load_offers(settings.offers_file),
+            adapter,
+            worker=claim_name(settings, worker),
+            limiter=limiter,
+        )
+    finally:
+        adapter.close()
+
+
 @task(
     name="dispatch-batch",
     task_run_name="dispatch-{channel}-s{shard}-{batch_no}",
@@ -76,19 +96,8 @@ def decide_task(run_date: date) -> dict:
 )
 def dispatch_batch(channel: str, ids: list[int], batch_no: int, shard: int = 0) -> DispatchReport:
     settings = get_settings()
-    adapter = open_channel(settings, channel)
-    try:
-        dispatcher = Dispatcher(
-            _engine(),
-            settings,
-            load_offers(settings.offers_file),
-            adapter,
-            worker=claim_name(settings, f"{channel}-s{shard}-{batch_no}"),
-            limiter=rate_limiter(settings),
-        )
+    with _dispatcher(channel, f"{channel}-s{shard}-{batch_no}", rate_limiter(settings)) as dispatcher:
         return dispatcher.send_ids(ids)
-    finally:
-        adapter.close()
 
 
 @task(name="reconcile", task_run_name="reconcile-{channel}", persist_result=False)
@@ -97,24 +106,14 @@ def reconcile_task(
 ) -> dict:
     """Resolve the channel's messages in doubt (unknown, or claims past their lease) first."""
     settings = get_settings()
-    adapter = open_channel(settings, channel)
-    try:
-        dispatcher = Dispatcher(
-            _engine(),
-            settings,
-            load_offers(settings.offers_file),
-            adapter,
-            worker=claim_name(settings, f"{channel}-reconcile"),
-        )
+    with _dispatcher(channel, f"{channel}-reconcile") as dispatcher:
         report = reconcile_in_doubt(
             dispatcher,
             run_date,
             lease=timedelta(seconds=lease_seconds or settings.claim_lease_seconds),
             settle=timedelta(seconds=settle_seconds) if settle_seconds is not None else None,
         )
-        return vars(report)
-    finally:
-        adapter.close()
+    return vars(report)
 
 
 @task(name="funnel", persist_result=False)
