@@ -24,42 +24,16 @@ from zoneinfo import ZoneInfo
 
 from faker import Faker
 
+from outreach.imports.contracts import CONTRACTS
+
 BANK_TIMEZONE = ZoneInfo("Europe/Amsterdam")
 HISTORY_DAYS = 90
 SIGNAL_DAYS = 3  # signal events fall in the last SIGNAL_DAYS days before as_of
 
+# the generated files are exactly the import contract, so they always round-trip through `import`
 COLUMNS = {
-    "customers": (
-        "customer_id",
-        "first_name",
-        "last_name",
-        "language",
-        "birth_date",
-        "mobile",
-        "email",
-        "street",
-        "house_number",
-        "postal_code",
-        "city",
-        "country",
-        "timezone",
-    ),
-    "transactions": (
-        "transaction_id",
-        "customer_id",
-        "booked_at",
-        "amount",
-        "currency",
-        "counterparty_name",
-        "counterparty_iban",
-        "description",
-        "mcc",
-        "city",
-        "country",
-    ),
-    "consents": ("customer_id", "scope", "choice", "source", "recorded_at"),
-    "suppressions": ("customer_id", "reason", "valid_from", "valid_until"),
-    "holdings": ("customer_id", "product", "opened_at"),
+    kind: CONTRACTS[kind].columns
+    for kind in ("customers", "transactions", "consents", "suppressions", "holdings")
 }
 
 OTHER_TIMEZONES = ("Europe/London", "America/Curacao", "Asia/Dubai", "America/New_York")
