@@ -112,11 +112,11 @@ def email_channel(url: str) -> SendGridEmail:
     )
 
 
-def whole_path(engine, settings, channel, batch_size: int) -> tuple[int, float]:
+def whole_path(engine, settings, channel, batch_size: int, workers: int = 1) -> tuple[int, float]:
     # dispatch at the planned noon: the send-time quiet-hours check must not depend on when this runs
     dispatcher = Dispatcher(engine, settings, OFFERS, channel, "bench", clock=lambda: NOON)
     start = time.perf_counter()
-    report, _ = send_due(dispatcher, DAY, batch_size=batch_size)
+    report, _ = send_due(dispatcher, DAY, batch_size=batch_size, at=NOON, workers=workers)
     elapsed = time.perf_counter() - start
     channel.close()
     assert report.failed == report.unknown == report.deferred == 0, vars(report)
@@ -177,7 +177,9 @@ def naive_prefect(db_url: str, settings: Settings, url: str, kind: str) -> tuple
     from outreach.models import Message
 
     channel = sms_channel(url) if kind == "sms" else email_channel(url)  # shared: fair to the naive flow
-    dispatcher = Dispatcher(make_engine_cached(db_url), settings, OFFERS, channel, "naive", clock=lambda: NOON)
+    dispatcher = Dispatcher(
+        make_engine_cached(db_url), settings, OFFERS, channel, "naive", clock=lambda: NOON
+    )
 
     @task(persist_result=False)
     def send_one(message_id: int) -> int:

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from channels.base import BatchOutcome, OutboundMessage, SendResult
@@ -34,29 +34,19 @@ from channels.classification import (
 )
 from channels.errors import ChannelError, ConfigurationError, OutcomeUnknown, TransientError
 from channels.redact import mask_logger, mask_phone, scrub
+from channels.twilio_transport import Urllib3HttpClient
 
 log = logging.getLogger(__name__)
 PROVIDER = "twilio"
 DEFAULT_API_URL = "https://api.twilio.com"
+# what the transport raises when the network fails (requests too: a caller may pass its own client)
+NETWORK_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException)
 
 
 def _secret(value: object) -> str:
     """Accept a plain string or anything SecretStr-like (``get_secret_value``)."""
     getter = getattr(value, "get_secret_value", None)
     return getter() if callable(getter) else str(value)
-
-
-class _HttpClient(TwilioHttpClient):
-    """The SDK's requests client, remembering the last response so 429's Retry-After is readable
-    (TwilioRestException carries no headers). One instance per thread, like the Client."""
-
-    last_headers: Mapping[str, str] = {}
-
-    def request(self, *args: Any, **kwargs: Any):  # noqa: ANN201 - the SDK's signature
-        self.last_headers = {}
-        response = super().request(*args, **kwargs)
-        self.last_headers = response.headers or {}
-        return response
 
 
 class TwilioSMS:
@@ -150,7 +140,7 @@ class TwilioSMS:
         """This thread's SDK client, made on first use."""
         client = getattr(self._local, "client", None)
         if client is None:
-            http = _HttpClient(timeout=self.timeout, logger=self._http_logger)
+            http = Urllib3HttpClient(api_url=self.api_url, timeout=self.timeout, logger=self._http_logger)
             client = Client(self.account_sid, self._auth_token, http_client=http)
             client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
             client.api.base_url = self.api_url
@@ -223,7 +213,7 @@ class TwilioSMS:
             return client.messages.create(**params)
         except TwilioException as exc:
             raise self.classify(exc, client.http_client.last_headers) from None
-        except requests.RequestException as exc:
+        except NETWORK_ERRORS as exc:
             raise classify_network_error(exc) from None
 
     @staticmethod
@@ -283,7 +273,7 @@ class TwilioSMS:
                 return client.messages.list(to=message.to, date_sent_after=since.date(), limit=200)
             except TwilioException as exc:
                 raise self.classify(exc, client.http_client.last_headers) from None
-            except requests.RequestException as exc:
+            except NETWORK_ERRORS as exc:
                 raise classify_network_error(exc, idempotent=True) from None
 
         policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
@@ -320,21 +310,22 @@ class TwilioSMS:
                 self._pool = None
 
 
-def classify_network_error(exc: requests.RequestException, *, idempotent: bool = False) -> ChannelError:
+def classify_network_error(exc: BaseException, *, idempotent: bool = False) -> ChannelError:
     """Before the request left (refused, DNS, connect timeout) a retry is safe; after it left
     (read timeout, reset, broken response) the message may exist: OutcomeUnknown. A GET
     (``idempotent``) is always safe to retry."""
     text = scrub(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, requests.ConnectTimeout) or idempotent:
+    if idempotent:
         return TransientError(f"request not sent: {text}", provider=PROVIDER)
-    if isinstance(exc, requests.ConnectionError) and _connect_failed(exc):
+    if _connect_failed(exc):
         return TransientError(f"connection failed before sending: {text}", provider=PROVIDER)
     return OutcomeUnknown(f"request may have reached Twilio: {text}", provider=PROVIDER)
 
 
 def _connect_failed(exc: BaseException) -> bool:
-    """True when urllib3 failed to open the connection (nothing was written)."""
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
+    """True when the connection could not be opened (nothing was written): urllib3's connect
+    timeout (NewConnectionError is one) or name resolution, however deeply wrapped."""
+    from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
 
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
@@ -343,7 +334,9 @@ def _connect_failed(exc: BaseException) -> bool:
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+        if isinstance(
+            node, ConnectTimeoutError | NameResolutionError | ConnectionRefusedError | requests.ConnectTimeout
+        ):
             return True
         pending.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
         pending.extend(arg for arg in getattr(node, "args", ()) if isinstance(arg, BaseException))

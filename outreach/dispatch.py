@@ -97,7 +97,8 @@ def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | 
 
 
 class Dispatcher:
-    """Sends one channel's claimed messages. One instance per worker thread (channels may hold clients)."""
+    """Sends one channel's claimed messages. Holds no per-call state: threads may share one when
+    its channel is thread-safe (the Twilio and SendGrid adapters keep an SDK client per thread)."""
 
     def __init__(
         self,

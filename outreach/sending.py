@@ -28,6 +28,7 @@ send every due batch, repeat while transient failures gave messages back.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -145,9 +146,15 @@ def send_due(
     settle: timedelta | None = None,
     resend_not_found: bool = True,
     max_passes: int = MAX_ATTEMPTS + 2,
+    workers: int = 1,
 ) -> tuple[DispatchReport, ReconcileReport]:
     """Reconcile, then send every due batch of the dispatcher's channel; repeat while transient
-    failures or reconciliation gave messages back, at most ``max_passes`` times."""
+    failures or reconciliation gave messages back, at most ``max_passes`` times.
+
+    ``workers`` > 1 sends that many batches at once (what the flow's task runner does with batch
+    tasks): one batch is claimed, loaded and rendered while another is with the provider, so the
+    adapter's connections are not idle during our own bookkeeping. The adapter's pool still bounds
+    the requests in flight."""
     total, reconciled = DispatchReport(), ReconcileReport()
     for _ in range(max_passes):
         step = reconcile_in_doubt(
@@ -157,10 +164,16 @@ def send_due(
             setattr(reconciled, name, getattr(reconciled, name) + getattr(step, name))
         reconciled.still_unknown = step.still_unknown
         moved = DispatchReport()
-        for ids in due_batches(
+        batches = due_batches(
             dispatcher.engine, run_date, dispatcher.channel.kind, at or datetime.now(UTC), batch_size
-        ):
-            moved.add(dispatcher.send_ids(ids))
+        )
+        if workers <= 1 or len(batches) <= 1:
+            for ids in batches:
+                moved.add(dispatcher.send_ids(ids))
+        else:
+            with ThreadPoolExecutor(min(workers, len(batches)), thread_name_prefix="send-due") as pool:
+                for report in pool.map(dispatcher.send_ids, batches):
+                    moved.add(report)
         total.add(moved)
         if not (moved.requeued or moved.unknown or step.requeued):
             break

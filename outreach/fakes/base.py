@@ -29,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from requests.structures import CaseInsensitiveDict  # HTTP header names are case-insensitive
+
 from outreach.fakes.spec import SpecCheck
 
 log = logging.getLogger(__name__)
@@ -296,7 +298,9 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        request = Request(self.command, parts.path, parts.query, dict(self.headers.items()), body)
+        request = Request(
+            self.command, parts.path, parts.query, CaseInsensitiveDict(self.headers.items()), body
+        )
         provider = self.server.provider
         try:
             if parts.path.startswith("/_fake/"):
