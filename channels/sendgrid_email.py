@@ -404,7 +404,11 @@ class SendGridEmail:
             except HTTPError as exc:
                 error = classify_http_error(exc, 0)
                 if isinstance(error, OutcomeUnknown):  # a GET changes nothing: safe to ask again
-                    error = TransientError(str(error.args[0]), code=error.code, provider=PROVIDER)
+                    error = TransientError(
+                        f"activity query not answered: HTTP {exc.status_code}",
+                        code=error.code,
+                        provider=PROVIDER,
+                    )
                 raise error from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                 raise TransientError(f"activity query failed: {scrub(str(exc))}", provider=PROVIDER) from None

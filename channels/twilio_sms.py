@@ -365,7 +365,8 @@ class TwilioSMS:
                     return None
                 error = self.classify(exc, client.http_client.last_headers)
                 if isinstance(error, OutcomeUnknown):  # a GET changes nothing: safe to ask again
-                    error = TransientError(str(error.args[0]), code=error.code, provider=PROVIDER)
+                    status = getattr(exc, "status", None)
+                    error = TransientError(f"no answer: HTTP {status}", code=error.code, provider=PROVIDER)
                 raise error from None
             except requests.RequestException as exc:
                 raise classify_network_error(exc, idempotent=True) from None
