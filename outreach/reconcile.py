@@ -230,6 +230,9 @@ def reconcile(
                     for ch, msgs in in_doubt.items()
                 }
                 asks = {ch: _sent_messages(session, msgs) for ch, msgs in silent.items()}
+                for ch, msgs in silent.items():
+                    if len(asks[ch]) < len(msgs):
+                        report.note(ch, "sent messages without a provider id cannot be asked about")
             for channel, channel_queries in queries.items():
                 _look_up(engine, adapters, channel, channel_queries, sent_after[channel], report, now)
             for channel, sent in asks.items():
