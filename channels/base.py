@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from channels.events import DeliveryEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,27 @@ class BatchOutcome:
     """Per message either a SendResult or the ChannelError that stopped it."""
 
     results: dict[str, SendResult] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message a provider accepted, as a status look-up needs it: our id, the provider's id, and
+    the address it went to (to tell apart one request's recipients)."""
+
+    message_id: str
+    provider_message_id: str
+    to: str = ""
+
+
+@dataclass(slots=True)
+class StatusOutcome:
+    """What a provider says now about messages it accepted (``fetch_status``): per message its
+    status as a DeliveryEvent, or no record of it (``not_found``), or the ChannelError that kept
+    it from answering."""
+
+    events: dict[str, DeliveryEvent] = field(default_factory=dict)
+    not_found: set[str] = field(default_factory=set)
     errors: dict[str, Exception] = field(default_factory=dict)
 
 

@@ -27,13 +27,13 @@ import threading
 import urllib.error
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult
+from channels.base import BatchOutcome, OutboundMessage, SendResult, SentMessage, StatusOutcome
 from channels.classification import Rule, parse_retry_after, retry_policy, rule_for, to_error
 from channels.errors import (
     ChannelError,
@@ -43,6 +43,7 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
+from channels.events import DeliveryEvent, EventType, Reason
 from channels.redact import mask_email, mask_logger, scrub
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,15 @@ MAX_PERSONALIZATIONS = 1000
 SUBSTITUTION_LIMIT = 10_000  # bytes per personalization (SendGrid docs)
 TEXT_TAG, HTML_TAG = "%outreach_text%", "%outreach_html%"
 ID_ARG = "outreach_id"
+# the Email Activity API's ``status`` (documented enum: processed, delivered, not_delivered).
+# not_delivered covers bounces, drops and blocks alike: the message failed, the address is not
+# judged from it (the event webhook's bounce/dropped say which, and carry the effect)
+ACTIVITY_STATUS: dict[str, tuple[EventType, Reason | None]] = {
+    "processed": (EventType.QUEUED, None),
+    "processing": (EventType.QUEUED, None),
+    "delivered": (EventType.DELIVERED, None),
+    "not_delivered": (EventType.UNDELIVERED, Reason.OTHER),
+}
 _FIELD_INDEX = re.compile(r"^personalizations\.(\d+)\.")
 
 
@@ -353,7 +363,37 @@ class SendGridEmail:
                         found[m.message_id] = SendResult(m.message_id, msg_id, "sent")
         return found
 
-    def _activity(self, messages: Sequence[OutboundMessage]) -> list[dict[str, Any]]:
+    def fetch_status(self, messages: Sequence[SentMessage]) -> StatusOutcome:
+        """What SendGrid says now about mails it accepted (``sent``, no final event came): the
+        Email Activity API, asked for our ``outreach_id`` custom args in groups of 50, each row
+        matched back by its ``msg_id`` (our X-Message-Id plus a suffix) and address.
+
+        ``delivered`` and ``not_delivered`` become DELIVERED / UNDELIVERED events (id
+        ``activity:<msg_id>:<status>``, so a rerun stores nothing twice); ``processed`` is a
+        QUEUED event: still open. A mail the feed does not show is ``not_found`` (the feed lags
+        and needs the Email Activity add-on: nothing is concluded from it). A failed query is
+        reported for the mails of its group.
+        """
+        outcome = StatusOutcome()
+        for start in range(0, len(messages), 50):
+            group = list(messages[start : start + 50])
+            try:
+                rows = self._activity(group)
+            except ChannelError as exc:
+                outcome.errors.update({m.message_id: exc for m in group})
+                if isinstance(exc, ConfigurationError):  # no access: the other groups fail alike
+                    outcome.errors.update({m.message_id: exc for m in messages[start + 50 :]})
+                    break
+                continue
+            for m in group:
+                row = _activity_row(m, rows)
+                if row is None:
+                    outcome.not_found.add(m.message_id)
+                else:
+                    outcome.events[m.message_id] = _activity_event(m, row)
+        return outcome
+
+    def _activity(self, messages: Sequence[OutboundMessage | SentMessage]) -> list[dict[str, Any]]:
         query = " OR ".join(f"unique_args['{ID_ARG}']=\"{m.message_id}\"" for m in messages)
 
         def attempt() -> list[dict[str, Any]]:
@@ -362,7 +402,14 @@ class SendGridEmail:
                     query_params={"query": query, "limit": 1000}, timeout=self.timeout
                 )
             except HTTPError as exc:
-                raise classify_http_error(exc, 0) from None
+                error = classify_http_error(exc, 0)
+                if isinstance(error, OutcomeUnknown):  # a GET changes nothing: safe to ask again
+                    error = TransientError(
+                        f"activity query not answered: HTTP {exc.status_code}",
+                        code=error.code,
+                        provider=PROVIDER,
+                    )
+                raise error from None
             except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
                 raise TransientError(f"activity query failed: {scrub(str(exc))}", provider=PROVIDER) from None
             return list(json.loads(response.body or b"{}").get("messages", []))
@@ -434,6 +481,47 @@ def _errors(body: bytes | str | None) -> list[dict[str, Any]]:
         return []
     errors = parsed.get("errors") if isinstance(parsed, dict) else None
     return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def _activity_row(message: SentMessage, rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The activity row of one of our mails: same request (msg_id starts with our X-Message-Id)
+    and same address; failing a provider id, the only row to that address."""
+    address = message.to.strip().lower()
+    to_us = [r for r in rows if str(r.get("to_email", "")).strip().lower() == address]
+    if message.provider_message_id:
+        exact = [r for r in to_us if str(r.get("msg_id", "")).startswith(message.provider_message_id)]
+        if exact:
+            return exact[0]
+    return to_us[0] if len(to_us) == 1 else None
+
+
+def _activity_event(message: SentMessage, row: Mapping[str, Any]) -> DeliveryEvent:
+    status = str(row.get("status") or "").lower()
+    kind, reason = ACTIVITY_STATUS.get(status, (EventType.UNKNOWN, None))
+    msg_id = str(row.get("msg_id") or message.provider_message_id)
+    try:
+        at = datetime.fromisoformat(str(row.get("last_event_time")).replace("Z", "+00:00"))
+        at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    except ValueError:
+        at = datetime.now(UTC)
+    return DeliveryEvent(
+        type=kind,
+        channel="email",
+        provider=PROVIDER,
+        message_id=message.message_id,
+        provider_message_id=msg_id,
+        timestamp=at,
+        reason=reason,
+        description=f"SendGrid activity: {status or 'no status'}",
+        event_id=f"activity:{msg_id}:{status}",
+        metadata={"status": status, **({"recipient": message.to} if message.to else {})},
+        raw={
+            "msg_id": msg_id,
+            "status": status,
+            "last_event_time": row.get("last_event_time"),
+            "via": "activity",
+        },
+    )
 
 
 def _substitution_size(message: OutboundMessage) -> int:

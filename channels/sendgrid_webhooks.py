@@ -41,14 +41,23 @@ CONSENT = {
     "group_unsubscribe": "opt_out",
     "group_resubscribe": "opt_in",
 }
-# SendGrid's texts for why it dropped a message without trying
-DROP_REASONS = (
-    ("unsubscribed", Reason.OPTED_OUT),
-    ("spam reporting", Reason.OPTED_OUT),
-    ("bounced", Reason.BOUNCED),
-    ("invalid", Reason.INVALID),
-    ("spam content", Reason.BLOCKED),
-)
+# SendGrid's reasons for dropping a message without trying (docs.sendgrid.com/glossary/drops):
+# the address is on one of the account's suppression lists, or the message itself is refused.
+# Matched whole (case-insensitive): "Invalid SMTPAPI header" is about our request, not the address.
+DROP_REASONS: dict[str, Reason] = {
+    "unsubscribed address": Reason.OPTED_OUT,  # global or group unsubscribe list
+    "spam reporting address": Reason.OPTED_OUT,  # the recipient reported us as spam before
+    "bounced address": Reason.BOUNCED,  # the address hard-bounced before
+    "invalid": Reason.INVALID,  # on the invalid emails list
+    "spam content": Reason.BLOCKED,  # SendGrid's spam checker refused this content
+    "invalid smtpapi header": Reason.OTHER,
+    "recipient list over package quota": Reason.OTHER,
+}
+# what a drop says about the recipient's wishes: the consent record to make, and its source
+DROP_CONSENT = {
+    "unsubscribed address": "sendgrid:dropped:unsubscribed",
+    "spam reporting address": "sendgrid:dropped:spam_report",
+}
 
 
 class SignatureRejected(Exception):
@@ -92,9 +101,12 @@ class Verifier:
             raise SignatureRejected("signature does not match the body")
 
 
+def _drop_key(text: str) -> str:
+    return " ".join(text.lower().replace("_", " ").split()).rstrip(".")
+
+
 def _drop_reason(text: str) -> Reason:
-    lowered = text.lower()
-    return next((reason for needle, reason in DROP_REASONS if needle in lowered), Reason.OTHER)
+    return DROP_REASONS.get(_drop_key(text), Reason.OTHER)
 
 
 def _timestamp(value: object, received_at: datetime) -> datetime:
@@ -124,6 +136,11 @@ def parse_event(item: dict, received_at: datetime) -> DeliveryEvent:
     if name in CONSENT:
         metadata["consent"] = CONSENT[name]
         metadata["consent_source"] = f"sendgrid:{name}"
+    elif name == "dropped" and (source := DROP_CONSENT.get(_drop_key(description or ""))):
+        # SendGrid refused because the recipient objected earlier: our registry must agree, even
+        # when that objection reached SendGrid but never us (an unsubscribe event we lost)
+        metadata["consent"] = "opt_out"
+        metadata["consent_source"] = source
     if item.get("asm_group_id") is not None:
         metadata["asm_group_id"] = str(item["asm_group_id"])
     our_id = item.get(MESSAGE_ID_ARG)

@@ -22,7 +22,7 @@ import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult
+from channels.base import BatchOutcome, OutboundMessage, SendResult, SentMessage, StatusOutcome
 from channels.classification import (
     TWILIO_CODES,
     Rule,
@@ -33,8 +33,10 @@ from channels.classification import (
     to_error,
 )
 from channels.errors import ChannelError, ConfigurationError, OutcomeUnknown, TransientError
+from channels.events import DeliveryEvent
 from channels.redact import mask_logger, mask_phone, scrub
 from channels.twilio_transport import Urllib3HttpClient
+from channels.twilio_webhooks import status_event
 
 log = logging.getLogger(__name__)
 PROVIDER = "twilio"
@@ -303,6 +305,87 @@ class TwilioSMS:
         first = min(matches, key=lambda m: m.date_created or since)
         return SendResult(message.message_id, first.sid, "sent")
 
+    def fetch_status(self, messages: Sequence[SentMessage]) -> StatusOutcome:
+        """What Twilio says now about messages it accepted (``sent``, with no final callback): one
+        ``GET .../Messages/{Sid}.json`` each, through the SDK (``client.messages(sid).fetch()``),
+        at most ``concurrency`` at a time, each with the adapter's timeout and retries.
+
+        The answer is a DeliveryEvent built exactly as a status callback is (same event id, SID
+        plus status), so a status both fetched and called back is stored once: ``delivered``,
+        ``undelivered``/``failed`` with Twilio's error code and text, or a status that is not
+        final yet (``queued``, ``sent``...). A 404 means Twilio has no such message: reported in
+        ``not_found``, nothing guessed. Other failures are classified as for sending (a GET
+        creates nothing, so a 5xx is retried like a 503) and reported per message; a
+        configuration error (401/403) stops the look-ups not yet made.
+        """
+        outcome = StatusOutcome()
+        stop = threading.Event()
+        futures = {
+            m.message_id: self._executor().submit(self._fetch_one, m, stop)
+            for m in messages
+            if m.provider_message_id
+        }
+        for message_id, future in futures.items():
+            try:
+                event = future.result()
+            except ChannelError as exc:
+                outcome.errors[message_id] = exc
+            except Exception as exc:  # a bug must not lose the other answers
+                log.exception("unexpected error fetching the status of SMS %s", message_id)
+                outcome.errors[message_id] = OutcomeUnknown(
+                    f"unexpected {type(exc).__name__}: {scrub(str(exc))}", provider=PROVIDER
+                )
+            else:
+                if event is None:
+                    outcome.not_found.add(message_id)
+                else:
+                    outcome.events[message_id] = event
+        return outcome
+
+    def _fetch_one(self, message: SentMessage, stop: threading.Event) -> DeliveryEvent | None:
+        if stop.is_set():
+            raise ConfigurationError("not asked: the look-ups stopped on a configuration error")
+
+        def fetch():  # noqa: ANN202 - the SDK's MessageInstance, or None for a 404
+            client = self._client()
+            try:
+                return client.messages(message.provider_message_id).fetch()
+            except TwilioException as exc:
+                if getattr(exc, "status", None) == 404:
+                    return None
+                error = self.classify(exc, client.http_client.last_headers)
+                if isinstance(error, OutcomeUnknown):  # a GET changes nothing: safe to ask again
+                    status = getattr(exc, "status", None)
+                    error = TransientError(f"no answer: HTTP {status}", code=error.code, provider=PROVIDER)
+                raise error from None
+            except NETWORK_ERRORS as exc:
+                raise classify_network_error(exc, idempotent=True) from None
+
+        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
+        try:
+            found = policy(fetch)
+        except ConfigurationError:
+            stop.set()
+            raise
+        if found is None:
+            return None
+        code = found.error_code
+        return status_event(
+            found.sid or message.provider_message_id,
+            str(found.status or "unknown"),
+            str(code) if code else None,
+            message_id=message.message_id,
+            timestamp=_aware(found.date_updated) if found.date_updated else datetime.now(UTC),
+            recipient=found.to or message.to or None,
+            error_text=scrub(found.error_message) if found.error_message else None,
+            raw={
+                "MessageSid": found.sid,
+                "MessageStatus": str(found.status),
+                "ErrorCode": code,
+                "via": "fetch",
+            },
+        )
+
     def close(self) -> None:
         with self._pool_lock:
             if self._pool is not None:
@@ -320,6 +403,10 @@ def classify_network_error(exc: BaseException, *, idempotent: bool = False) -> C
     if _connect_failed(exc):
         return TransientError(f"connection failed before sending: {text}", provider=PROVIDER)
     return OutcomeUnknown(f"request may have reached Twilio: {text}", provider=PROVIDER)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _connect_failed(exc: BaseException) -> bool:

@@ -112,7 +112,31 @@ def parse_status(params: FormParams, url: str = "", received_at: datetime | None
     status = (params.first("MessageStatus") or params.first("SmsStatus") or "").lower()
     if not sid or not status:
         raise WebhookPayloadError("status callback without MessageSid or MessageStatus")
-    error_code = params.first("ErrorCode") or None
+    return status_event(
+        sid,
+        status,
+        params.first("ErrorCode") or None,
+        message_id=_query_param(url, MESSAGE_ID_PARAM) or None,
+        recipient=params.first("To"),
+        timestamp=received_at or datetime.now(UTC),
+        raw=params.flat(),
+    )
+
+
+def status_event(
+    sid: str,
+    status: str,
+    error_code: str | None,
+    *,
+    message_id: str | None,
+    timestamp: datetime,
+    recipient: str | None = None,
+    error_text: str | None = None,
+    raw: Mapping[str, object] | None = None,
+) -> DeliveryEvent:
+    """A Twilio message status as a DeliveryEvent, whoever reported it (a callback, or a fetch by
+    reconciliation): the same event id (SID, status), so both store it once."""
+    status = status.lower()
     event_type = STATUS_EVENTS.get(status, EventType.UNKNOWN)
     reason = None
     if event_type in (EventType.FAILED, EventType.UNDELIVERED):
@@ -120,20 +144,21 @@ def parse_status(params: FormParams, url: str = "", received_at: datetime | None
     metadata = {"status": status}
     if error_code:
         metadata["error_code"] = error_code
-    if params.first("To"):
-        metadata["recipient"] = params.first("To") or ""
+    if recipient:
+        metadata["recipient"] = recipient
+    description = f"Twilio {status}" + (f", error {error_code}" if error_code else "")
     return DeliveryEvent(
         type=event_type,
         channel="sms",
         provider=PROVIDER,
-        message_id=_query_param(url, MESSAGE_ID_PARAM) or None,
+        message_id=message_id,
         provider_message_id=sid,
-        timestamp=received_at or datetime.now(UTC),
+        timestamp=timestamp,
         reason=reason,
-        description=f"Twilio {status}" + (f", error {error_code}" if error_code else ""),
+        description=description + (f": {error_text}" if error_text else ""),
         event_id=f"{sid}:{status}",
         metadata=metadata,
-        raw=params.flat(),
+        raw=dict(raw or {}),
     )
 
 

@@ -1,7 +1,9 @@
 """Prefect flow ``delivery-reconcile`` (hourly): settle messages stuck in ``sent`` or ``unknown``.
 
-Thin on purpose: the work is outreach.reconcile and outreach.delivery_status; this flow runs
-them as two batch tasks and publishes their tables (counts only, no personal data) as artifacts.
+Thin on purpose: the work is outreach.reconcile (replay stored events, ask providers about
+``unknown`` messages and for the current status of ``sent`` ones, flag what stays open) and
+outreach.delivery_status; this flow runs them as two batch tasks and publishes their tables
+(counts only, no personal data) as artifacts.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def delivery_reconcile(
     create_table_artifact(
         report.records(),
         key="delivery-reconcile",
-        description="Messages stuck in sent/unknown and what became of them",
+        description="Messages stuck in sent/unknown, what the providers said and what stays flagged",
     )
     day = status_date or datetime.now(UTC).date()
     status = delivery_status(day)
@@ -50,7 +52,12 @@ def delivery_reconcile(
         key="delivery-status",
         description=f"Delivery lifecycle {day}; {status.unmatched_events} event(s) matched no message",
     )
-    return {"stuck": report.stuck, "moved": report.moved + report.replayed, "flagged": report.flagged}
+    return {
+        "stuck": report.stuck,
+        "moved": report.moved + report.replayed + report.finalised,
+        "status_fetched": report.status_fetched,
+        "flagged": report.flagged,
+    }
 
 
 if __name__ == "__main__":

@@ -10,21 +10,34 @@ Cheapest first:
    there moves to ``sent`` with the provider's id, through the same ingest path as a webhook;
    one not found stays ``unknown``: this flow never resends (outreach.sending decides that,
    with its settle time, while a day is being sent);
-3. what is still open past ``flag_after`` (``sent`` with no final callback, ``unknown`` nobody
+3. ``sent`` messages whose final callback never came (lost, or the webhook was down): ask the
+   adapter for their current status, where it offers ``fetch_status(messages) ->
+   StatusOutcome`` (Twilio fetches each message by SID, SendGrid reads the Email Activity API).
+   Each answer is a DeliveryEvent and takes the webhook path too: stored once (Twilio's event id
+   is the callback's own, SID plus status; SendGrid's ``activity:<msg_id>:<status>``), so a rerun
+   or a late callback adds nothing; the message moves only forward (``delivered``,
+   ``undelivered``, ``failed`` with the provider's error code); a status that is not final
+   (queued, sent, processed) leaves it open. A message the provider has no record of (Twilio's
+   404) is counted, never guessed about. A ``sent`` message without a provider id cannot be asked;
+4. what is still open past ``flag_after`` (``sent`` with no final status, ``unknown`` nobody
    could settle) is flagged: ``last_error_code = "stuck"``, status unchanged, for operators.
+
+Channels whose adapter lacks a look-up (outbox, letters, calls) are named in the report's
+``not_looked_up`` with the reason, as are failed look-ups (one failure never stops the others).
+Stuck messages are read ``CHUNK`` at a time (by id), so a large backlog is never loaded at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 
 from channels import load_channel
-from channels.base import OutboundMessage, SendResult
+from channels.base import OutboundMessage, SendResult, SentMessage, StatusOutcome
 from channels.errors import ChannelError
 from channels.events import DeliveryEvent, EventType
 from outreach import tracking
@@ -48,6 +61,11 @@ class ReconcileReport:
     looked_up: int = 0  # unknown messages asked about at the provider
     moved: int = 0  # moved by the provider's answers
     not_found: int = 0  # the provider has no record (yet): left unknown, never resent from here
+    status_asked: int = 0  # sent messages whose current status was asked for
+    status_fetched: int = 0  # ... and the provider answered with one
+    finalised: int = 0  # ... which moved the message to a final status
+    status_missing: int = 0  # ... the provider has no such message: left open
+    status_failed: int = 0  # ... the look-up failed (see not_looked_up)
     flagged: int = 0  # still open past flag_after: marked for operators
     unmatched_events: int = 0
     not_looked_up: dict[str, str] = field(default_factory=dict)  # channel -> why not
@@ -58,41 +76,74 @@ class ReconcileReport:
         rows: list[dict[str, object]] = [{"item": key, "value": value} for key, value in doc.items()]
         return rows + [{"item": f"not looked up: {ch}", "value": why} for ch, why in sorted(skipped.items())]
 
+    def note(self, channel: str, why: str) -> None:
+        """Say why (part of) a channel was not looked up; each reason once."""
+        current = self.not_looked_up.get(channel)
+        if current is None:
+            self.not_looked_up[channel] = why
+        elif why not in current.split("; "):
+            self.not_looked_up[channel] = f"{current}; {why}"
 
-def find_stuck(session, older_than: datetime, channels: Sequence[str] = TRACKED_CHANNELS) -> list[Message]:
+
+def find_stuck(
+    session,
+    older_than: datetime,
+    channels: Sequence[str] = TRACKED_CHANNELS,
+    *,
+    after_id: int = 0,
+    limit: int | None = None,
+) -> list[Message]:
+    """Open messages (``sent``/``unknown``) last touched before ``older_than``, by id from
+    ``after_id`` on, at most ``limit`` of them."""
     since = func.coalesce(Message.sent_at, Message.updated_at)
     stmt = (
         select(Message)
-        .where(Message.status.in_(STUCK), Message.channel.in_(list(channels)), since < older_than)
+        .where(
+            Message.status.in_(STUCK),
+            Message.channel.in_(list(channels)),
+            since < older_than,
+            Message.id > after_id,
+        )
         .order_by(Message.id)
+        .limit(limit)
     )
     return list(session.scalars(stmt))
 
 
+def _contacts(session, messages: Sequence[Message]) -> dict[str, tuple[str | None, str | None]]:
+    ids = {m.customer_id for m in messages}
+    rows = session.execute(
+        select(Customer.customer_id, Customer.mobile, Customer.email).where(Customer.customer_id.in_(ids))
+    )
+    return {cid: (mobile, email) for cid, mobile, email in rows}
+
+
+def _address(message: Message, contacts: Mapping[str, tuple[str | None, str | None]]) -> str:
+    mobile, email = contacts.get(message.customer_id, (None, None))
+    return (email if message.channel == "email" else mobile) or ""
+
+
 def _queries(session, messages: Sequence[Message]) -> list[OutboundMessage]:
     """What an adapter needs to find a message: our id, the address we used, the run date."""
-    ids = {m.customer_id for m in messages}
-    contacts = {
-        cid: (mobile, email)
-        for cid, mobile, email in session.execute(
-            select(Customer.customer_id, Customer.mobile, Customer.email).where(Customer.customer_id.in_(ids))
+    contacts = _contacts(session, messages)
+    return [
+        OutboundMessage(
+            message_id=str(m.id),
+            channel=m.channel,
+            customer_id=m.customer_id,
+            offer_code=m.offer_code,
+            run_date=m.run_date,
+            to=_address(m, contacts),
+            body="",  # not rebuilt: Twilio then matches any message from us to that number
         )
-    }
-    queries = []
-    for m in messages:
-        mobile, email = contacts.get(m.customer_id, (None, None))
-        queries.append(
-            OutboundMessage(
-                message_id=str(m.id),
-                channel=m.channel,
-                customer_id=m.customer_id,
-                offer_code=m.offer_code,
-                run_date=m.run_date,
-                to=(email if m.channel == "email" else mobile) or "",
-                body="",  # not rebuilt: Twilio then matches any message from us to that number
-            )
-        )
-    return queries
+        for m in messages
+    ]
+
+
+def _sent_messages(session, messages: Sequence[Message]) -> list[SentMessage]:
+    """What an adapter needs to ask for a status: our id, the provider's id, the address."""
+    contacts = _contacts(session, messages)
+    return [SentMessage(str(m.id), m.provider_id, _address(m, contacts)) for m in messages if m.provider_id]
 
 
 def _found_events(channel: str, provider: str, found: Mapping[str, SendResult | None], at: datetime):
@@ -121,6 +172,30 @@ def _default_adapters(settings: Settings) -> Callable[[str], object]:
     return lambda kind: load_channel(kind, settings.backend_for(kind), outbox_dir=settings.outbox_dir)
 
 
+class _Adapters:
+    """One adapter per channel for the whole run, made on first need, closed at the end."""
+
+    def __init__(self, adapter_for: Callable[[str], object], report: ReconcileReport) -> None:
+        self._adapter_for = adapter_for
+        self._report = report
+        self._made: dict[str, object | None] = {}
+
+    def get(self, channel: str) -> object | None:
+        if channel not in self._made:
+            try:
+                self._made[channel] = self._adapter_for(channel)
+            except (ChannelError, TypeError, ValueError) as exc:
+                self._report.note(channel, f"adapter unavailable: {exc}")
+                self._made[channel] = None
+        return self._made[channel]
+
+    def close(self) -> None:
+        for adapter in self._made.values():
+            close = getattr(adapter, "close", None)
+            if close:
+                close()
+
+
 def reconcile(
     engine: Engine,
     settings: Settings,
@@ -132,84 +207,136 @@ def reconcile(
     now: datetime | None = None,
 ) -> ReconcileReport:
     now = now or datetime.now(UTC)
-    adapter_for = adapter_for or _default_adapters(settings)
     report = ReconcileReport()
+    adapters = _Adapters(adapter_for or _default_adapters(settings), report)
     with session_scope(engine) as session:
         report.replayed = tracking.replay(session).moved
+    try:
+        last_id = 0
+        while True:
+            with session_scope(engine) as session:
+                chunk = find_stuck(session, now - older_than, channels, after_id=last_id, limit=CHUNK)
+                if not chunk:
+                    break
+                last_id = chunk[-1].id
+                report.stuck += len(chunk)
+                in_doubt = _by_channel(m for m in chunk if m.status == "unknown")
+                silent = _by_channel(m for m in chunk if m.status == "sent")
+                queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
+                # the provider lists by send time: from the earliest hand-off among them, with slack
+                sent_after = {
+                    ch: min(_aware(m.claimed_at or m.updated_at or m.created_at) for m in msgs)
+                    - timedelta(hours=1)
+                    for ch, msgs in in_doubt.items()
+                }
+                asks = {ch: _sent_messages(session, msgs) for ch, msgs in silent.items()}
+                for ch, msgs in silent.items():
+                    if len(asks[ch]) < len(msgs):
+                        report.note(ch, "sent messages without a provider id cannot be asked about")
+            for channel, channel_queries in queries.items():
+                _look_up(engine, adapters, channel, channel_queries, sent_after[channel], report, now)
+            for channel, sent in asks.items():
+                _fetch_status(engine, adapters, channel, sent, report)
+    finally:
+        adapters.close()
     with session_scope(engine) as session:
-        stuck = find_stuck(session, now - older_than, channels)
-        report.stuck = len(stuck)
-        in_doubt: dict[str, list[Message]] = {}
-        for message in stuck:
-            if message.status == "unknown":
-                in_doubt.setdefault(message.channel, []).append(message)
-        queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
-        # the provider lists by send time: from the earliest hand-off among them, with slack for clocks
-        sent_after = {
-            ch: min(_aware(m.claimed_at or m.updated_at or m.created_at) for m in msgs) - timedelta(hours=1)
-            for ch, msgs in in_doubt.items()
-        }
-    for channel, channel_queries in queries.items():
-        report.looked_up += _look_up(
-            engine, channel, channel_queries, sent_after[channel], adapter_for, report, now
-        )
-    with session_scope(engine) as session:
-        report.flagged = _flag(session, find_stuck(session, now - flag_after, channels), now)
+        report.flagged = _flag(session, now - flag_after, channels, now)
         report.unmatched_events = len(tracking.unmatched_events(session, since=now - timedelta(days=1)))
     log.info("reconcile", extra={k: v for k, v in asdict(report).items() if k != "not_looked_up"})
     return report
 
 
-def _look_up(engine, channel, queries, sent_after, adapter_for, report: ReconcileReport, now) -> int:
-    try:
-        adapter = adapter_for(channel)
-    except (ChannelError, TypeError, ValueError) as exc:
-        report.not_looked_up[channel] = f"adapter unavailable: {exc}"
-        return 0
-    try:
-        look_up = getattr(adapter, "reconcile", None)
-        if look_up is None:
-            report.not_looked_up[channel] = f"{type(adapter).__name__} offers no reconcile()"
-            return 0
-        asked = 0
-        for start in range(0, len(queries), CHUNK):
-            chunk = queries[start : start + CHUNK]
-            try:
-                found = look_up(chunk, sent_after)
-            except ChannelError as exc:  # one failed look-up must not stop the others
-                report.not_looked_up[channel] = f"look-up failed: {exc}"
-                continue
-            asked += len(chunk)
-            report.not_found += sum(1 for q in chunk if found.get(q.message_id) is None)
-            events = _found_events(channel, getattr(adapter, "provider", channel), found, now)
-            with session_scope(engine) as session:
-                report.moved += tracking.ingest(session, events).moved
-        return asked
-    finally:
-        close = getattr(adapter, "close", None)
-        if close:
-            close()
-
-
-def _flag(session, messages: Sequence[Message], now: datetime) -> int:
-    """Mark messages still open: the status stays (nothing is assumed), the reason says why."""
-    flagged = 0
+def _by_channel(messages: Iterable[Message]) -> dict[str, list[Message]]:
+    grouped: dict[str, list[Message]] = {}
     for message in messages:
-        if message.last_error_code == FLAG_CODE:
-            continue
-        before = (
-            f" (before: {message.last_error_code}: {message.last_error})" if message.last_error_code else ""
-        )
-        session.execute(
-            update(Message)
-            .where(Message.id == message.id)
-            .values(
-                last_error_code=FLAG_CODE,
-                last_error=f"no final provider status by {now:%Y-%m-%d %H:%M} UTC{before}"[:2000],
+        grouped.setdefault(message.channel, []).append(message)
+    return grouped
+
+
+def _look_up(engine, adapters: _Adapters, channel, queries, sent_after, report: ReconcileReport, now) -> None:
+    """Unknown messages: did the provider get them? Found ones move to ``sent``."""
+    adapter = adapters.get(channel)
+    if adapter is None or not queries:
+        return
+    look_up = getattr(adapter, "reconcile", None)
+    if look_up is None:
+        report.note(channel, f"{type(adapter).__name__} offers no reconcile()")
+        return
+    try:
+        found = look_up(queries, sent_after)
+    except ChannelError as exc:  # one failed look-up must not stop the others
+        report.note(channel, f"look-up failed: {exc}")
+        return
+    report.looked_up += len(queries)
+    report.not_found += sum(1 for q in queries if found.get(q.message_id) is None)
+    events = _found_events(channel, getattr(adapter, "provider", channel), found, now)
+    with session_scope(engine) as session:
+        report.moved += tracking.ingest(session, events).moved
+
+
+def _fetch_status(
+    engine, adapters: _Adapters, channel, sent: list[SentMessage], report: ReconcileReport
+) -> None:
+    """Sent messages with no final status: what does the provider say now?"""
+    if not sent:
+        return
+    adapter = adapters.get(channel)
+    if adapter is None:
+        return
+    fetch = getattr(adapter, "fetch_status", None)
+    if fetch is None:
+        report.note(channel, f"{type(adapter).__name__} offers no fetch_status()")
+        return
+    try:
+        outcome: StatusOutcome = fetch(sent)
+    except ChannelError as exc:
+        report.status_failed += len(sent)
+        report.note(channel, f"status fetch failed: {exc}")
+        return
+    report.status_asked += len(sent)
+    report.status_fetched += len(outcome.events)
+    report.status_missing += len(outcome.not_found)
+    report.status_failed += len(outcome.errors)
+    if outcome.errors:
+        first = next(iter(outcome.errors.values()))
+        report.note(channel, f"status fetch failed for some messages: {first}")
+    if outcome.events:
+        with session_scope(engine) as session:
+            report.finalised += tracking.ingest(session, outcome.events.values()).moved
+
+
+def _flag(session, older_than: datetime, channels: Sequence[str], now: datetime) -> int:
+    """Mark messages still open: the status stays (nothing is assumed), the reason says why."""
+    since = func.coalesce(Message.sent_at, Message.updated_at)
+    flagged, last_id = 0, 0
+    while True:
+        rows = session.execute(
+            select(Message.id, Message.last_error_code, Message.last_error)
+            .where(
+                Message.status.in_(STUCK),
+                Message.channel.in_(list(channels)),
+                since < older_than,
+                Message.id > last_id,
             )
-        )
-        flagged += 1
-    return flagged
+            .order_by(Message.id)
+            .limit(CHUNK)
+        ).all()
+        if not rows:
+            return flagged
+        last_id = rows[-1].id
+        for mid, code, error in rows:
+            if code == FLAG_CODE:
+                continue
+            before = f" (before: {code}: {error})" if code else ""
+            session.execute(
+                update(Message)
+                .where(Message.id == mid)
+                .values(
+                    last_error_code=FLAG_CODE,
+                    last_error=f"no final provider status by {now:%Y-%m-%d %H:%M} UTC{before}"[:2000],
+                )
+            )
+            flagged += 1
 
 
 def _aware(value: datetime) -> datetime:

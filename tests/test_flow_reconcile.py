@@ -36,7 +36,7 @@ def test_flow_flags_what_nobody_can_settle_and_publishes_artifacts(
         result = delivery_reconcile(older_than_minutes=60, flag_after_hours=1, status_date=today)
     finally:
         get_settings.cache_clear()
-    assert result == {"stuck": 2, "moved": 0, "flagged": 2}
+    assert result == {"stuck": 2, "moved": 0, "status_fetched": 0, "flagged": 2}
     assert message(engine, silent).last_error_code == "stuck" and message(engine, unknown).status == "unknown"
     with get_client(sync_client=True) as client:
         artifacts = {
@@ -45,5 +45,8 @@ def test_flow_flags_what_nobody_can_settle_and_publishes_artifacts(
         }
     status_table = str(artifacts["delivery-status"][0].data)
     assert "KIDS_SAVINGS" in status_table and "C1" not in status_table and "C2" not in status_table
-    assert "OutboxSMS offers no reconcile()" in str(artifacts["delivery-reconcile"][0].data)
+    reconcile_table = str(artifacts["delivery-reconcile"][0].data)
+    assert "OutboxSMS offers no reconcile()" in reconcile_table  # the unknown one
+    assert "OutboxSMS offers no fetch_status()" in reconcile_table  # the silent sent one
+    assert "status_fetched" in reconcile_table and "finalised" in reconcile_table
     engine.dispose()

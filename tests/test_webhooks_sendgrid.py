@@ -150,6 +150,32 @@ def test_objections_record_an_email_opt_out_with_their_source(web, kind):
     assert consent_events(web.engine, "C2") == []
 
 
+@pytest.mark.parametrize(
+    ("reason", "consent", "address_valid"),
+    [
+        ("Unsubscribed Address", [("email", "opt_out", "sendgrid:dropped:unsubscribed")], True),
+        ("Spam Reporting Address", [("email", "opt_out", "sendgrid:dropped:spam_report")], True),
+        ("Bounced Address", [], False),
+        ("Invalid", [], False),
+        ("Invalid SMTPAPI header", [], True),  # our request was wrong, not the address
+        ("Spam Content", [], True),  # this content was refused, not the recipient
+    ],
+)
+def test_a_drop_for_a_suppressed_address_records_what_it_says(web, reason, consent, address_valid):
+    """SendGrid drops mail to addresses on its suppression lists without trying: an unsubscribed
+    or spam-reporting address is an email opt-out here too, a bounced or invalid one a dead address."""
+    mid = add_message(web.engine, "C1", channel="email")
+    assert web.sendgrid([event("dropped", mid, reason=reason)]).status_code == 204
+    row = message(web.engine, mid)
+    assert row.status == "failed" and reason in (row.last_error or "")
+    assert consent_events(web.engine, "C1") == consent
+    with session_scope(web.engine) as session:
+        assert session.get(Customer, "C1").email_valid is address_valid
+        assert session.get(Customer, "C2").email_valid is True
+    again = web.sendgrid([event("dropped", mid, reason=reason)])  # SendGrid retries: nothing twice
+    assert again.status_code == 204 and consent_events(web.engine, "C1") == consent
+
+
 def test_group_resubscribe_opts_back_in(web):
     mid = add_message(web.engine, "C1", channel="email")
     web.sendgrid([event("group_unsubscribe", mid, 1), event("group_resubscribe", mid, 2)])

@@ -31,6 +31,12 @@ def fake_providers(
     fault_rate: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of sends that get a fault."),
     fault_kinds: str = typer.Option("429,503", help=f"Comma-separated faults among {', '.join(ALL_KINDS)}."),
     retry_after: float = typer.Option(1.0, help="Retry-After seconds on injected 429s."),
+    lost_callbacks: float = typer.Option(
+        0.0,
+        min=0.0,
+        max=1.0,
+        help="Share of status callbacks / events never posted (messages still advance).",
+    ),
     strict: bool = typer.Option(False, help="Also validate every request with openapi-core (slow)."),
 ) -> None:
     """Serve local stand-ins for Twilio and SendGrid until Ctrl-C (faults configurable)."""
@@ -39,6 +45,7 @@ def fake_providers(
             rate=fault_rate,
             kinds=tuple(k.strip() for k in fault_kinds.split(",") if k.strip()),
             retry_after=retry_after,
+            lost_callbacks=lost_callbacks,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--fault-kinds/--fault-rate") from exc

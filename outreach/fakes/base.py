@@ -8,6 +8,10 @@ costs well under the SDK's own ~1.5 ms per call.
 Control endpoints (for a server started by ``outreach fake-providers`` in another process):
 ``GET /_fake/requests``, ``GET /_fake/state``, ``POST /_fake/faults`` (a FaultPlan as JSON),
 ``POST /_fake/reset``.
+
+``FaultPlan.lost_callbacks`` loses that share of the callbacks and events the server would post
+(recorded as ``"lost"`` in ``callback_results``): the provider still advances its messages, so
+its API reports a status no callback ever brought (what reconciliation has to catch).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class FaultPlan:
     seed: int | None = None
     only_sends: bool = True  # faults only on the send endpoint, not on listings
     latency: float = 0.0  # seconds added to every answer to a send (a slower provider)
+    lost_callbacks: float = 0.0  # share of status callbacks / event posts never sent
 
     def __post_init__(self) -> None:
         unknown = [k for k in [*self.kinds, *self.script] if k not in ALL_KINDS]
@@ -64,6 +69,8 @@ class FaultPlan:
             raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(ALL_KINDS)}")
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
+        if not 0.0 <= self.lost_callbacks <= 1.0:
+            raise ValueError("lost_callbacks must be between 0 and 1")
         self.kinds = tuple(self.kinds)
 
     @classmethod
@@ -237,7 +244,12 @@ class FakeProvider:
     # -- callbacks ------------------------------------------------------------------------------
 
     def post_later(self, delay: float, url: str, body: bytes, headers: dict[str, str]) -> None:
-        self._callbacks.put((time.monotonic() + delay, url, body, headers))
+        with self.lock:
+            lost = bool(self.plan.lost_callbacks) and self._random.random() < self.plan.lost_callbacks
+            if lost:
+                self.callback_results.append((url.split("?")[0], "lost"))
+        if not lost:
+            self._callbacks.put((time.monotonic() + delay, url, body, headers))
 
     def _post_callbacks(self) -> None:
         while True:

@@ -6,8 +6,12 @@ personalization, and otherwise 202 with ``X-Message-Id``; it stores one mail per
 with the substitutions applied, so tests can read what each customer would receive.
 
 ``GET /v3/messages?query=…&limit=…`` answers like the Email Activity API for the query forms the
-adapter uses (``unique_args['k']="v"``, ``to_email="…"``, ``msg_id LIKE '…%'``, joined by OR).
-That endpoint is not in the provided spec files, so it is not spec-checked.
+adapter uses (``unique_args['k']="v"``, ``to_email="…"``, ``msg_id LIKE '…%'``, joined by OR),
+with each mail's status: ``delivered``, ``not_delivered`` (addresses in ``bounces``) or
+``processed`` (addresses in ``pending``: a receiving server that keeps deferring; the
+values are those of the API's documented ``status`` enum). That endpoint
+is not in the provided spec files, so it is not spec-checked. It gets faults (429, 503, 500,
+reset) only from a plan with ``only_sends=False``.
 
 Event webhook: with ``event_webhook_url`` set, the server posts ``processed`` and ``delivered``
 (or ``bounce`` for addresses in ``bounces``) events per accepted mail, signed with ECDSA P-256
@@ -69,7 +73,7 @@ class StoredMail:
             "msg_id": self.msg_id,
             "subject": self.subject,
             "to_email": self.to_email,
-            "status": self.status if self.status != "bounce" else "not_delivered",
+            "status": {"bounce": "not_delivered"}.get(self.status, self.status),
             "opens_count": 0,
             "clicks_count": 0,
             "last_event_time": datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -97,12 +101,14 @@ class SendGridServer(FakeProvider):
         event_webhook_url: str | None = None,
         event_delay: float = 0.05,
         bounces: set[str] | None = None,
+        pending: set[str] | None = None,
     ) -> None:
         super().__init__("sendgrid_mail_v3.json", host=host, port=port, strict=strict)
         self.api_key = api_key
         self.event_webhook_url = event_webhook_url
         self.event_delay = event_delay
         self.bounces = {b.lower() for b in bounces or ()}
+        self.pending = {p.lower() for p in pending or ()}
         self.mails: list[StoredMail] = []
         self._by_id: dict[str, list[StoredMail]] = {}
         self._store_lock = threading.Lock()
@@ -273,7 +279,7 @@ class SendGridServer(FakeProvider):
                         categories=list(mail.get("categories") or []),
                         asm_group_id=(mail.get("asm") or {}).get("group_id"),
                         at=arrived,
-                        status="bounce" if address.lower() in self.bounces else "delivered",
+                        status=self._status_for(address),
                     )
                 )
         with self._store_lock:
@@ -282,8 +288,25 @@ class SendGridServer(FakeProvider):
                 self._by_id.setdefault(m.outreach_id or m.msg_id, []).append(m)
         return stored
 
+    def _status_for(self, address: str) -> str:
+        if address.lower() in self.bounces:
+            return "bounce"
+        return "processed" if address.lower() in self.pending else "delivered"
+
     def _activity(self, arrived: float, request: Request) -> Response:
         params = request.params
+        fault = self.next_fault(is_send=False)
+        if fault in ("429", "503", "500", "reset", "drop"):
+            if fault == "429":
+                response = self._errors(
+                    429, (None, "too many requests"), **{"Retry-After": f"{self.plan.retry_after:g}"}
+                )
+            elif fault in ("503", "500"):
+                response = self._errors(int(fault), (None, "service unavailable"))
+            else:
+                response = Response(0, action="reset")
+            self.record(Recorded(arrived, "GET", ACTIVITY, response.status, fault, (), (), (), request.query))
+            return response
         query = (params.get("query") or [""])[0]
         try:
             limit = int((params.get("limit") or ["10"])[0])
@@ -337,6 +360,8 @@ class SendGridServer(FakeProvider):
             events.append(
                 {**common, "event": "processed", "timestamp": stamp, "sg_event_id": secrets.token_urlsafe(16)}
             )
+            if m.status == "processed":
+                continue  # still trying: no final event yet
             if m.status == "bounce":
                 final = {"event": "bounce", "reason": "550 5.1.1 mailbox does not exist", "type": "bounce"}
             else:

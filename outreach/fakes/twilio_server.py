@@ -6,10 +6,19 @@ message resource), ``GET`` on the same path lists them (filters ``To``, ``From``
 the account SID and auth token; Twilio's error bodies (``code``, ``message``, ``more_info``,
 ``status``); every request checked against Twilio's OpenAPI description and recorded.
 
+Message lifecycle: a message is ``queued`` (``accepted`` with a Messaging Service), ``sent``
+after ``callback_delay`` seconds and final after twice that: ``delivered``, or what ``outcomes``
+names for its recipient (``(status, error_code)``, e.g. ``("failed", 30008)``; recipients in
+``undeliverable`` end ``undelivered`` with 30003). A fetch (``GET .../Messages/{Sid}.json``) and a
+listing report the status the message has reached at that moment, with its ``error_code`` and
+``error_message`` once final; an unknown SID is Twilio's 404 (code 20404). Reads get faults only
+from a plan with ``only_sends=False``.
+
 Status callbacks: when a message has a ``StatusCallback`` and ``callbacks`` is on, the server
-posts ``sent`` then ``delivered`` (or ``undelivered`` with code 30003 for recipients in
-``undeliverable``), form-encoded and signed with ``X-Twilio-Signature`` exactly as Twilio does
-(the SDK's RequestValidator algorithm, keyed by the auth token).
+posts each status change at the moment the message reaches it (``sent`` then the final status, or
+only ``failed``), form-encoded and signed with ``X-Twilio-Signature`` exactly as Twilio does (the
+SDK's RequestValidator algorithm, keyed by the auth token). ``FaultPlan.lost_callbacks`` loses
+them while the messages still advance.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -41,6 +50,14 @@ ERROR_TEXT = {
     21612: "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number",
     21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}",
 }
+# error_message of a message that ended badly (no recipient in them)
+FINAL_ERROR_TEXT = {
+    30003: "Unreachable destination handset",
+    30005: "Unknown destination handset",
+    30006: "Landline or unreachable carrier",
+    30007: "Carrier violation",
+    30008: "Unknown error",
+}
 
 
 def _rfc2822(moment: datetime) -> str:
@@ -56,10 +73,35 @@ class StoredMessage:
     body: str
     status_callback: str | None
     created: datetime
-    status: str
+    status: str  # the status at creation
     params: dict[str, str] = field(default_factory=dict)
+    final: tuple[str, int | None] = ("delivered", None)  # where the message ends, with its code
+    step: float = 0.05  # seconds between status changes
 
-    def resource(self, account_sid: str) -> dict[str, Any]:
+    def timeline(self) -> list[tuple[datetime, str]]:
+        """The status changes after creation: ``sent`` then the final status (``failed`` alone:
+        a failed message never left Twilio)."""
+        first, second = (
+            self.created + timedelta(seconds=self.step),
+            self.created + timedelta(seconds=2 * self.step),
+        )
+        if self.final[0] == "failed":
+            return [(first, "failed")]
+        return [(first, "sent"), (second, self.final[0])]
+
+    def current(self, now: datetime | None = None) -> tuple[str, datetime, bool]:
+        """(status, when it changed, final?) at ``now``."""
+        now = now or datetime.now(UTC)
+        status, since, final = self.status, self.created, False
+        changes = self.timeline()
+        for n, (at, step_status) in enumerate(changes):
+            if at <= now:
+                status, since, final = step_status, at, n == len(changes) - 1
+        return status, since, final
+
+    def resource(self, account_sid: str, now: datetime | None = None) -> dict[str, Any]:
+        status, since, final = self.current(now)
+        code = self.final[1] if final else None
         stamp = _rfc2822(self.created)
         uri = f"{API}/Accounts/{account_sid}/Messages/{self.sid}.json"
         return {
@@ -68,10 +110,10 @@ class StoredMessage:
             "body": self.body,
             "date_created": stamp,
             "date_sent": stamp,
-            "date_updated": stamp,
+            "date_updated": _rfc2822(since),
             "direction": "outbound-api",
-            "error_code": None,
-            "error_message": None,
+            "error_code": code,
+            "error_message": FINAL_ERROR_TEXT.get(code, "Message failed") if code else None,
             "from": self.from_,
             "messaging_service_sid": self.messaging_service_sid,
             "num_media": "0",
@@ -79,7 +121,7 @@ class StoredMessage:
             "price": None,
             "price_unit": "USD",
             "sid": self.sid,
-            "status": self.status,
+            "status": status,
             "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
             "to": self.to,
             "uri": uri,
@@ -100,6 +142,7 @@ class TwilioServer(FakeProvider):
         callbacks: bool = False,
         callback_delay: float = 0.05,
         undeliverable: set[str] | None = None,
+        outcomes: dict[str, tuple[str, int | None]] | None = None,
     ) -> None:
         super().__init__("twilio_api_v2010_messages.json", host=host, port=port, strict=strict)
         self.account_sid = account_sid
@@ -107,6 +150,7 @@ class TwilioServer(FakeProvider):
         self.callbacks = callbacks
         self.callback_delay = callback_delay
         self.undeliverable = set(undeliverable or ())
+        self.outcomes = dict(outcomes or {})
         self.messages: dict[str, StoredMessage] = {}
         self._by_to: dict[str, list[str]] = {}
         self._store_lock = threading.Lock()
@@ -166,12 +210,7 @@ class TwilioServer(FakeProvider):
             if request.method == "GET":
                 return self._list(arrived, request)
         if (match := MESSAGE.match(request.path)) and request.method == "GET":
-            stored = self.messages.get(match["sid"])
-            if stored is None or match["account"] != self.account_sid:
-                return self._recorded(
-                    arrived, request, self._error(404, 20404, "The requested resource was not found")
-                )
-            return self._recorded(arrived, request, Response.json(200, stored.resource(self.account_sid)))
+            return self._fetch(arrived, request, match["account"], match["sid"])
         return self._recorded(
             arrived, request, self._error(404, 20404, "The requested resource was not found")
         )
@@ -236,6 +275,9 @@ class TwilioServer(FakeProvider):
             created=datetime.fromtimestamp(arrived, UTC),
             status="accepted" if service else "queued",
             params={k: v[-1] for k, v in form.items()},
+            final=self.outcomes.get(to)
+            or (("undelivered", 30003) if to in self.undeliverable else ("delivered", None)),
+            step=self.callback_delay,
         )
         with self._store_lock:
             self.messages[stored.sid] = stored
@@ -252,6 +294,42 @@ class TwilioServer(FakeProvider):
                 response = Response(0, action="reset")
         return done(response, fault, (stored.sid,))
 
+    def _read_fault(self, arrived: float, request: Request) -> tuple[str | None, Response | None]:
+        """A fault for a read, when the plan covers reads (``only_sends=False``): the fault, and the
+        answer that replaces the real one (None for ``slow``: the real answer, late)."""
+        fault = self.next_fault(is_send=False)
+        if fault is None or fault == "slow":
+            return fault, None
+        if fault == "429":
+            headers = {"Retry-After": f"{self.plan.retry_after:g}"}
+            response = self._error(429, 20429, "Too Many Requests", **headers)
+        elif fault == "503":
+            response = self._error(503, 20503, "Service Unavailable")
+        elif fault == "500":
+            response = self._error(500, 20500, "Internal Server Error")
+        else:  # reset, drop: the connection dies
+            response = Response(0, action="reset")
+        self.record(
+            Recorded(arrived, request.method, request.path, response.status, fault, (), (), (), request.query)
+        )
+        return fault, response
+
+    def _fetch(self, arrived: float, request: Request, account: str, sid: str) -> Response:
+        spec_errors = self.check_spec(request)
+        fault, faulty = self._read_fault(arrived, request)
+        if faulty is not None:
+            return faulty
+        with self._store_lock:
+            stored = self.messages.get(sid)
+        if stored is None or account != self.account_sid:
+            # Twilio answers a malformed SID the same way as an unknown one
+            response = self._error(404, 20404, "The requested resource was not found")
+        else:
+            response = Response.json(200, stored.resource(self.account_sid))
+        if fault == "slow":
+            response.delay = self.plan.slow_seconds
+        return self._recorded(arrived, request, response, spec_errors)
+
     def _list(self, arrived: float, request: Request) -> Response:
         params = request.params
         spec_errors = self.check_spec(request)
@@ -259,6 +337,9 @@ class TwilioServer(FakeProvider):
             return self._recorded(
                 arrived, request, self._error(400, 20001, "; ".join(spec_errors)[:500]), spec_errors
             )
+        fault, faulty = self._read_fault(arrived, request)
+        if faulty is not None:
+            return faulty
         to = (params.get("To") or [None])[0]
         from_ = (params.get("From") or [None])[0]
         on = (params.get("DateSent") or [None])[0]
@@ -301,7 +382,10 @@ class TwilioServer(FakeProvider):
             "start": page * page_size,
             "uri": page_uri(page),
         }
-        return self._recorded(arrived, request, Response.json(200, payload))
+        response = Response.json(200, payload)
+        if fault == "slow":
+            response.delay = self.plan.slow_seconds
+        return self._recorded(arrived, request, response)
 
     # -- status callbacks -----------------------------------------------------------------------
 
@@ -322,12 +406,12 @@ class TwilioServer(FakeProvider):
         }
         if message.messaging_service_sid:
             base["MessagingServiceSid"] = message.messaging_service_sid
-        final = (
-            {"MessageStatus": "undelivered", "ErrorCode": "30003"}
-            if message.to in self.undeliverable
-            else {"MessageStatus": "delivered"}
-        )
-        for n, extra in enumerate(({"MessageStatus": "sent"}, final), start=1):
-            params = {**base, **extra, "SmsStatus": extra["MessageStatus"]}
+        now = datetime.now(UTC)
+        for at, status in message.timeline():
+            extra = {"MessageStatus": status, "SmsStatus": status}
+            if status == message.final[0] and message.final[1]:
+                extra["ErrorCode"] = str(message.final[1])
+            params = {**base, **extra}
             body, headers = self.signed_callback(message.status_callback or "", params)
-            self.post_later(self.callback_delay * n, message.status_callback or "", body, headers)
+            delay = max((at - now).total_seconds(), 0.0)
+            self.post_later(delay, message.status_callback or "", body, headers)
