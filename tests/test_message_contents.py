@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import email
 import json
+import logging
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
@@ -136,9 +137,11 @@ def test_a_render_failure_stores_no_content_and_drops_an_earlier_attempts(engine
     assert stored(engine) == {}
 
 
-def test_content_is_on_record_before_the_send_and_a_resend_replaces_it(engine, twilio_server):
+def test_content_is_on_record_before_the_send_and_a_resend_replaces_it(engine, twilio_server, caplog):
     """Through the real Twilio SDK: the request is lost, so the content of the first attempt is all
-    there is; reconciliation finds nothing at Twilio, the message is sent again with new content."""
+    there is; reconciliation finds nothing at Twilio, the message is sent again with new content.
+    None of it reaches a log record, even at DEBUG (the SDK's request log included)."""
+    caplog.set_level(logging.DEBUG)
     plan(engine, DAY, (customer("C1", mobile="+31612000001", first_name="Anne"), "TRAVEL_INSURANCE"))
     twilio_server.set_faults(script=["drop"])
     channel = channel_for("sms", twilio_server.url)
@@ -166,6 +169,8 @@ def test_content_is_on_record_before_the_send_and_a_resend_replaces_it(engine, t
             session.scalar(select(MessageContent.message_id).where(MessageContent.body.like("%Anne%")))
             is None
         )
+    assert caplog.records and not [r for r in caplog.records if "Ann" in r.getMessage()]
+    assert after.body not in caplog.text and before.body not in caplog.text
 
 
 @pytest.fixture
