@@ -35,7 +35,7 @@ def content_lines(view: ContentView, indent: str = "") -> list[str]:
         f"(template digest {view.template_digest}; content sha256 {view.content_sha256[:16]})"
     ]
     if view.language_note:
-        lines.append(f"{indent}Language: {view.language_note}")
+        lines.append(f"{indent}Fallback: {view.language_note}")
     if view.subject is not None:
         lines.append(f"{indent}Subject: {view.subject}")
     lines.append(f"{indent}{PART_NAMES.get(view.channel, 'Text')}:")
