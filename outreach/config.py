@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # a claim older than this is taken for a dead worker's and reconciled; longer than any batch
     claim_lease_seconds: int = Field(900, ge=1)
     worker_name: str | None = None  # names this process in the ledger's claimed_by (default: host)
+    # rendered message content (personal data) is kept this long after the message's day, for
+    # `outreach explain`; `outreach message purge-content` deletes what is older
+    content_retention_days: int = Field(400, ge=1)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

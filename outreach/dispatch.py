@@ -23,7 +23,7 @@ from channels.errors import (
     RecipientRejected,
     TransientError,
 )
-from outreach import consent, ledger, tracking
+from outreach import consent, contents, ledger, tracking
 from outreach.campaigns import gate as campaign_gate
 from outreach.config import CHANNEL_SCOPE, ConfigError, OffersFile, Settings
 from outreach.db import session_scope
@@ -168,6 +168,7 @@ class Dispatcher:
                 report.failed += ledger.transition(
                     session, [mid], "failed", expected="sending", last_error_code="template", last_error=error
                 )
+            contents.record(session, outbound, failed_render)  # on record before the hand-off
         if outbound:
             outcome = self.channel.send_batch(outbound)
             self._record(outcome, {int(m.message_id): m for m in outbound}, report)
@@ -239,12 +240,8 @@ class Dispatcher:
             "score": candidate.score,
         }
         context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
-        rendered = self.renderer.render(
-            message.channel,
-            template or offer.template_for(message.channel),
-            customer.language or "nl",
-            context,
-        )
+        template = template or offer.template_for(message.channel)
+        rendered = self.renderer.render(message.channel, template, customer.language or "nl", context)
         to = {"sms": customer.mobile, "call": customer.mobile, "email": customer.email}.get(
             message.channel, customer.customer_id
         )
@@ -271,7 +268,12 @@ class Dispatcher:
             language=rendered.language,
             address=address,
             unsubscribe_url=unsubscribe,
-            metadata={"postal_code": customer.postal_code or "", "template_note": rendered.note or ""},
+            metadata={
+                "postal_code": customer.postal_code or "",
+                contents.NOTE_KEY: rendered.note or "",
+                contents.TEMPLATE_KEY: template,
+                contents.DIGEST_KEY: rendered.template_digest,
+            },
         )
 
     def _record(

@@ -190,6 +190,28 @@ class MessageTransition(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+class MessageContent(Base):
+    """What a message said, as handed to the channel: written before the send, replaced on a resend.
+
+    Personal data (names, amounts in the text): shown to operators by ``outreach explain`` and
+    ``outreach message show``, never logged; purged after OUTREACH_CONTENT_RETENTION_DAYS. Kept out
+    of ``messages`` so the ledger rows the dispatcher claims and updates stay narrow.
+    """
+
+    __tablename__ = "message_contents"
+    message_id: Mapped[int] = mapped_column(BigId, ForeignKey("messages.id"), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(2))  # the template language actually used
+    language_note: Mapped[str | None] = mapped_column(String(200))  # e.g. "language en missing, ..."
+    template: Mapped[str] = mapped_column(String(120))  # name: templates/<channel>/<name>.<lang>.<part>.j2
+    template_digest: Mapped[str] = mapped_column(String(64))  # sha256 (16 hex) of the template sources
+    subject: Mapped[str | None] = mapped_column(Text)  # email subject, letter subject line
+    body: Mapped[str] = mapped_column(Text)  # SMS text, email plain text, letter body, call script
+    html: Mapped[str | None] = mapped_column(Text)  # email HTML part
+    content_sha256: Mapped[str] = mapped_column(String(64))  # of subject, body and html as stored
+    rendered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class DeliveryEventRecord(Base):
     """Every provider event, stored once: by the provider's event id, else by a hash of its content."""
 

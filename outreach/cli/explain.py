@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from outreach.cli import app
+from outreach.cli.message import content_lines
 from outreach.config import ConfigError, get_settings, load_offers
 from outreach.db import make_engine
 from outreach.policy.explain import explain_customer
@@ -90,6 +91,14 @@ def explain(
             console.print(
                 f"  #{m.message_id} {m.offer_code} by {m.channel}: [bold]{m.status}[/bold] {'; '.join(extra)}"
             )
+            if m.content is not None:
+                console.print("      What was sent:")
+                for line in content_lines(m.content, "        "):
+                    console.print(line, markup=False, soft_wrap=True)
+            elif m.status not in ("planned", "cancelled"):
+                console.print(
+                    "      No stored content (its template failed, or purged after the retention period)."
+                )
             for t in m.transitions:
                 console.print(f"      {t}")
             for e in m.events:

@@ -9,6 +9,7 @@ from the record — data changed since, e.g. a suppression was back-dated — th
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from sqlalchemy import Engine, select
 
+from outreach import contents
 from outreach.config import OffersFile
 from outreach.db import session_scope
 from outreach.models import (
@@ -26,6 +28,7 @@ from outreach.models import (
     DeliveryEventRecord,
     Holding,
     Message,
+    MessageContent,
     MessageTransition,
     Suppression,
 )
@@ -76,6 +79,41 @@ class MessageLine:
     sent_at: str | None
     transitions: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
+    content: ContentView | None = None  # what was handed to the channel; None: not rendered or purged
+
+
+@dataclass
+class ContentView:
+    """The stored content of a message, for the operator (personal data: never logged)."""
+
+    channel: str
+    language: str
+    language_note: str | None
+    template: str
+    template_digest: str
+    subject: str | None
+    body: str
+    html_bytes: int | None
+    html_sha256: str | None
+    content_sha256: str
+    rendered_at: str
+
+    @classmethod
+    def of(cls, row: MessageContent) -> ContentView:
+        html = row.html.encode("utf-8") if row.html is not None else None
+        return cls(
+            channel=row.channel,
+            language=row.language,
+            language_note=row.language_note,
+            template=row.template,
+            template_digest=row.template_digest,
+            subject=row.subject,
+            body=row.body,
+            html_bytes=len(html) if html is not None else None,
+            html_sha256=hashlib.sha256(html).hexdigest() if html is not None else None,
+            content_sha256=row.content_sha256,
+            rendered_at=_when(row.rendered_at),
+        )
 
 
 @dataclass
@@ -420,6 +458,7 @@ def _messages(engine: Engine, customer_id: str, run_date: date) -> list[MessageL
                 .order_by(DeliveryEventRecord.occurred_at)
             )
         )
+        stored = contents.load(s, ids)
     lines = []
     for m in messages:
         line = MessageLine(
@@ -441,5 +480,7 @@ def _messages(engine: Engine, customer_id: str, run_date: date) -> list[MessageL
             for e in events
             if e.message_id == m.id
         ]
+        if m.id in stored:
+            line.content = ContentView.of(stored[m.id])
         lines.append(line)
     return lines
