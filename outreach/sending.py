@@ -147,6 +147,8 @@ def send_due(
     resend_not_found: bool = True,
     max_passes: int = MAX_ATTEMPTS + 2,
     workers: int = 1,
+    shard: int = 0,
+    shards: int = 1,
 ) -> tuple[DispatchReport, ReconcileReport]:
     """Reconcile, then send every due batch of the dispatcher's channel; repeat while transient
     failures or reconciliation gave messages back, at most ``max_passes`` times.
@@ -154,7 +156,8 @@ def send_due(
     ``workers`` > 1 sends that many batches at once (what the flow's task runner does with batch
     tasks): one batch is claimed, loaded and rendered while another is with the provider, so the
     adapter's connections are not idle during our own bookkeeping. The adapter's pool still bounds
-    the requests in flight."""
+    the requests in flight. ``shard``/``shards`` send one part of the day (outreach.sharding), as
+    one ``dispatch-shard`` flow run does: several processes then share the day without overlap."""
     total, reconciled = DispatchReport(), ReconcileReport()
     for _ in range(max_passes):
         step = reconcile_in_doubt(
@@ -165,7 +168,13 @@ def send_due(
         reconciled.still_unknown = step.still_unknown
         moved = DispatchReport()
         batches = due_batches(
-            dispatcher.engine, run_date, dispatcher.channel.kind, at or datetime.now(UTC), batch_size
+            dispatcher.engine,
+            run_date,
+            dispatcher.channel.kind,
+            at or datetime.now(UTC),
+            batch_size,
+            shard=shard,
+            shards=shards,
         )
         if workers <= 1 or len(batches) <= 1:
             for ids in batches:
