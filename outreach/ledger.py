@@ -15,11 +15,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from outreach.models import Decision, Message, MessageTransition
-from outreach.sharding import in_shard, shard_bucket
+from outreach.models import Message, MessageTransition
+from outreach.plan_write import plan_ledger
+from outreach.sharding import in_shard
 
 # rank of each status: a message may only move to a higher rank (or within "terminal" by events)
 RANK = {
@@ -53,41 +54,21 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def plan_messages(session: Session, run_date: date) -> int:
-    """One ledger row per planned or held decision of the day; rows that exist are left alone."""
-    existing = set(session.scalars(select(Message.decision_id).where(Message.run_date == run_date)))
-    decisions = session.scalars(
-        select(Decision).where(Decision.decision_date == run_date, Decision.outcome.in_(("planned", "held")))
-    ).all()
-    stamp = now()
-    rows = [
-        {
-            "idempotency_key": idempotency_key(run_date, d.customer_id, d.offer_code, d.channel),
-            "decision_id": d.id,
-            "run_date": run_date,
-            "customer_id": d.customer_id,
-            "offer_code": d.offer_code,
-            "channel": d.channel,
-            "shard": shard_bucket(d.customer_id),
-            "status": "planned",
-            "not_before": _release_time(d),
-            "attempts": 0,
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
-        for d in decisions
-        if d.id not in existing
-    ]
-    if rows:
-        session.execute(insert(Message), rows)
-    return len(rows)
+def plan_messages(session: Session | Connection, run_date: date) -> int:
+    """One ledger row per planned or held decision of the day; rows that exist are left alone.
+
+    Set-based (outreach.plan_write): one INSERT ... SELECT in the caller's transaction, so it also
+    repairs a day whose decisions were stored without their ledger rows.
+    """
+    conn = session.connection() if isinstance(session, Session) else session
+    return plan_ledger(conn, run_date, now())
 
 
-def _release_time(decision: Decision) -> datetime | None:
+def release_time(outcome: str, detail: str | None) -> datetime | None:
     """A held decision carries its release time (ISO) in ``detail`` as ``release=...``."""
-    if decision.outcome != "held" or not decision.detail:
+    if outcome != "held" or not detail:
         return None
-    for part in decision.detail.split(";"):
+    for part in detail.split(";"):
         if part.startswith("release="):
             return datetime.fromisoformat(part.removeprefix("release="))
     return None
