@@ -254,3 +254,32 @@ def test_the_backlog_is_read_in_chunks(engine, twilio, monkeypatch):
 
     report = reconcile(engine, Settings(), adapter_for=counting, now=NOW, **WINDOW)
     assert asked == [2, 2, 1] and (report.stuck, report.finalised) == (5, 5)
+
+
+def test_messages_open_longer_than_ask_for_are_flagged_not_asked_again(engine, twilio):
+    ids = ledger_rows(engine, "sms", [1])
+    old = add_message(
+        engine,
+        "C1",
+        channel="sms",
+        provider_id=UNKNOWN_SID,
+        sent_at=SENT_AT - timedelta(days=8),
+        run_date=(SENT_AT - timedelta(days=8)).date(),
+    )
+    adapter = sms_adapter(twilio)
+    sent = adapter.send_batch([with_id(sms(1), ids[1])])
+    adapter.close()
+    record_provider_ids(engine, {int(k): r.provider_message_id for k, r in sent.results.items()})
+    wait_until_final(twilio)
+    asked: list[str] = []
+
+    def counting(ch):
+        real = sms_adapter(twilio)
+        fetch = real.fetch_status
+        real.fetch_status = lambda messages: asked.extend(m.message_id for m in messages) or fetch(messages)
+        return real
+
+    report = reconcile(engine, Settings(), adapter_for=counting, now=NOW, ask_for=timedelta(days=7), **WINDOW)
+    assert asked == [str(ids[1])]  # the eight-day-old message is not asked about
+    assert (report.finalised, report.past_asking, report.flagged) == (1, 1, 1)
+    assert message(engine, old).status == "sent" and message(engine, old).last_error_code == "stuck"
