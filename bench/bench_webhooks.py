@@ -1,6 +1,7 @@
 """Webhook intake: signed callbacks into `outreach serve` (uvicorn, its own process), end to end.
 
     python bench/bench_webhooks.py [--sms 2000] [--email 20000] [--batch 1000] [--db sqlite|postgresql]
+                                   [--senders 1] [--workers 1]
 
 Seeds N sent SMS and N sent emails in a fresh database, starts ``outreach serve`` on a free port,
 then posts what the providers would: one signed Twilio status callback per SMS (``delivered``,
@@ -108,7 +109,7 @@ def seed(url: str, sms: int, email: int) -> None:
     engine.dispose()
 
 
-def serve(url: str, public_key: str) -> tuple[subprocess.Popen, str]:
+def serve(url: str, public_key: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -130,6 +131,8 @@ def serve(url: str, public_key: str) -> tuple[subprocess.Popen, str]:
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ],
         cwd=REPO,
         env=env,
@@ -206,6 +209,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000, help="SendGrid events per POST")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--senders", type=int, default=1, help="concurrent Twilio callback connections")
+    parser.add_argument("--workers", type=int, default=1, help="`outreach serve --workers`: server processes")
     args = parser.parse_args()
     url, drop = database(args.db)
     key = ec.generate_private_key(ec.SECP256R1())
@@ -215,7 +219,7 @@ def main() -> None:
         )
     ).decode()
     seed(url, args.sms, args.email)
-    process, base = serve(url, public)
+    process, base = serve(url, public, args.workers)
     try:
         with httpx.Client(timeout=60) as client:
             tw = bench_twilio(base, args.sms, args.senders)
@@ -233,7 +237,7 @@ def main() -> None:
     assert delivered == args.sms + args.email, f"{delivered} delivered of {args.sms + args.email}"
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, db {args.db}"
+        f"Python {platform.python_version()}, db {args.db}, {args.workers} server process(es)"
     )
     print("| provider | what | requests | events | seconds | rate |")
     print("|---|---|---:|---:|---:|---:|")

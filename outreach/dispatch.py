@@ -31,6 +31,7 @@ from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
 from outreach.policy.windows import release_time
 from outreach.rendering import Renderer, TemplateError, message_context
+from outreach.suppression_check import active_suppressions
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -145,7 +146,7 @@ class Dispatcher:
             return report
         rows = self._load(won)
         rows, report.deferred = self._defer_quiet_hours(rows)
-        blocked = self._withdrawn(rows)
+        blocked = self._withdrawn(rows)  # message id -> (code, why)
         outbound: list[OutboundMessage] = []
         failed_render: dict[int, str] = {}
         for message, customer, candidate in rows:
@@ -156,14 +157,13 @@ class Dispatcher:
             except TemplateError as exc:
                 failed_render[message.id] = str(exc)
         with session_scope(self.engine) as session:
-            report.cancelled = ledger.transition(
-                session,
-                blocked,
-                "cancelled",
-                expected="sending",
-                detail="consent withdrawn before send",
-                last_error_code="opted_out_before_send",
-            )
+            by_reason: dict[tuple[str, str], list[int]] = defaultdict(list)
+            for mid, reason in blocked.items():
+                by_reason[reason].append(mid)
+            for (code, why), mids in sorted(by_reason.items()):
+                report.cancelled += ledger.transition(
+                    session, mids, "cancelled", expected="sending", detail=why, last_error_code=code
+                )
             for mid, error in failed_render.items():
                 report.failed += ledger.transition(
                     session, [mid], "failed", expected="sending", last_error_code="template", last_error=error
@@ -212,19 +212,37 @@ class Dispatcher:
             )
             return [tuple(row) for row in session.execute(stmt).all()]
 
-    def _withdrawn(self, rows: list[tuple[Message, Customer, Candidate]]) -> set[int]:
-        """Consent checked again right before sending: an opt-out during the run is honoured."""
+    def _withdrawn(self, rows: list[tuple[Message, Customer, Candidate]]) -> dict[int, tuple[str, str]]:
+        """Consent and suppression lists checked again right before sending: an opt-out or a list
+        entry that arrived after the day was planned is honoured. Returns message id -> (code, why)."""
         by_topic: dict[str, list[tuple[int, str]]] = defaultdict(list)
         for message, _customer, _candidate in rows:
             by_topic[self.offers[message.offer_code].topic].append((message.id, message.customer_id))
-        blocked: set[int] = set()
+        blocked: dict[int, tuple[str, str]] = {}
         scope = CHANNEL_SCOPE[self.channel.kind]
+        today = self.clock().date()
         with session_scope(self.engine) as session:
             for topic, pairs in by_topic.items():
                 out = consent.latest_opted_out(
                     session, [c for _, c in pairs], {"all", scope, f"topic:{topic}"}
                 )
-                blocked |= {mid for mid, cid in pairs if cid in out}
+                for mid, cid in pairs:
+                    if cid in out:
+                        blocked[mid] = ("opted_out_before_send", "consent withdrawn before send")
+            listed = active_suppressions(
+                session,
+                {(cid, topic) for topic, pairs in by_topic.items() for _, cid in pairs},
+                today,
+                self.policy.suppression_scopes,
+            )
+            for topic, pairs in by_topic.items():
+                for mid, cid in pairs:
+                    if mid not in blocked and (cid, topic) in listed:
+                        reason = listed[(cid, topic)]
+                        blocked[mid] = (
+                            f"suppressed_before_send_{reason}",
+                            f"on the {reason} list before send",
+                        )
         return blocked
 
     def _build(

@@ -21,6 +21,9 @@ Cheapest first:
    404) is counted, never guessed about. A ``sent`` message without a provider id cannot be asked;
 4. what is still open past ``flag_after`` (``sent`` with no final status, ``unknown`` nobody
    could settle) is flagged: ``last_error_code = "stuck"``, status unchanged, for operators.
+   Providers are asked about a message for ``ask_for`` (7 days) after it was sent; after that it
+   stays flagged and is only counted (``past_asking``), so the hourly work does not grow with an
+   old backlog.
 
 Channels whose adapter lacks a look-up (outbox, letters, calls) are named in the report's
 ``not_looked_up`` with the reason, as are failed look-ups (one failure never stops the others).
@@ -67,6 +70,7 @@ class ReconcileReport:
     status_missing: int = 0  # ... the provider has no such message: left open
     status_failed: int = 0  # ... the look-up failed (see not_looked_up)
     flagged: int = 0  # still open past flag_after: marked for operators
+    past_asking: int = 0  # open longer than ask_for: flagged, no longer asked about
     unmatched_events: int = 0
     not_looked_up: dict[str, str] = field(default_factory=dict)  # channel -> why not
 
@@ -92,9 +96,10 @@ def find_stuck(
     *,
     after_id: int = 0,
     limit: int | None = None,
+    not_before: datetime | None = None,
 ) -> list[Message]:
-    """Open messages (``sent``/``unknown``) last touched before ``older_than``, by id from
-    ``after_id`` on, at most ``limit`` of them."""
+    """Open messages (``sent``/``unknown``) last touched before ``older_than`` (and not before
+    ``not_before``), by id from ``after_id`` on, at most ``limit`` of them."""
     since = func.coalesce(Message.sent_at, Message.updated_at)
     stmt = (
         select(Message)
@@ -102,6 +107,7 @@ def find_stuck(
             Message.status.in_(STUCK),
             Message.channel.in_(list(channels)),
             since < older_than,
+            since >= (not_before or datetime.min.replace(tzinfo=UTC)),
             Message.id > after_id,
         )
         .order_by(Message.id)
@@ -202,10 +208,15 @@ def reconcile(
     *,
     older_than: timedelta = timedelta(hours=2),
     flag_after: timedelta = timedelta(hours=24),
+    ask_for: timedelta = timedelta(days=7),
     channels: Sequence[str] = TRACKED_CHANNELS,
     adapter_for: Callable[[str], object] | None = None,
     now: datetime | None = None,
 ) -> ReconcileReport:
+    """Settle what can be settled, flag the rest (see the module docstring). Providers are asked
+    about messages open for between ``older_than`` and ``ask_for``: past that a message has been
+    asked about every run for days and is flagged; asking again would only grow the hourly work
+    with the backlog."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
     adapters = _Adapters(adapter_for or _default_adapters(settings), report)
@@ -215,7 +226,14 @@ def reconcile(
         last_id = 0
         while True:
             with session_scope(engine) as session:
-                chunk = find_stuck(session, now - older_than, channels, after_id=last_id, limit=CHUNK)
+                chunk = find_stuck(
+                    session,
+                    now - older_than,
+                    channels,
+                    after_id=last_id,
+                    limit=CHUNK,
+                    not_before=now - ask_for,
+                )
                 if not chunk:
                     break
                 last_id = chunk[-1].id
@@ -241,6 +259,7 @@ def reconcile(
         adapters.close()
     with session_scope(engine) as session:
         report.flagged = _flag(session, now - flag_after, channels, now)
+        report.past_asking = _count_open_before(session, now - ask_for, channels)
         report.unmatched_events = len(tracking.unmatched_events(session, since=now - timedelta(days=1)))
     log.info("reconcile", extra={k: v for k, v in asdict(report).items() if k != "not_looked_up"})
     return report
@@ -303,6 +322,15 @@ def _fetch_status(
     if outcome.events:
         with session_scope(engine) as session:
             report.finalised += tracking.ingest(session, outcome.events.values()).moved
+
+
+def _count_open_before(session, before: datetime, channels: Sequence[str]) -> int:
+    since = func.coalesce(Message.sent_at, Message.updated_at)
+    return session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.status.in_(STUCK), Message.channel.in_(list(channels)), since < before)
+    )
 
 
 def _flag(session, older_than: datetime, channels: Sequence[str], now: datetime) -> int:

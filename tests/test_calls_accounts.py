@@ -105,3 +105,55 @@ def test_cli_adds_teams_and_agents_with_password_from_stdin(sqlite_url, monkeypa
         assert "supervisor" in listing.output and "a long supervisor password" not in listing.output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.usefixtures("cheap_hashing")
+def test_repeated_wrong_passwords_lock_the_account_for_a_while(db):
+    from datetime import UTC, datetime
+
+    start = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    with session_scope(db) as session:
+        accounts.add_agent(session, "jan", "correct horse battery", "nl-1")
+    with session_scope(db) as session:
+        for _ in range(accounts.MAX_FAILED_LOGINS - 1):
+            assert accounts.authenticate(session, "jan", "wrong password!", now=start) is None
+        # a right password before the limit resets the count
+        assert accounts.authenticate(session, "jan", "correct horse battery", now=start) is not None
+        for _ in range(accounts.MAX_FAILED_LOGINS):
+            assert accounts.authenticate(session, "jan", "wrong password!", now=start) is None
+        agent = session.scalar(select(Agent).where(Agent.username == "jan"))
+        assert accounts.lock_ends(agent, start) == start + accounts.LOCKOUT
+        # locked: even the right password is refused, until the lock runs out
+        almost = start + accounts.LOCKOUT - accounts.LOCKOUT / 10
+        assert accounts.authenticate(session, "jan", "correct horse battery", now=almost) is None
+        after = start + accounts.LOCKOUT
+        assert accounts.authenticate(session, "jan", "correct horse battery", now=after) is not None
+        assert accounts.lock_ends(agent, after) is None and agent.failed_logins == 0
+
+
+@pytest.mark.usefixtures("cheap_hashing")
+def test_cli_lists_a_locked_agent_and_unlocks_it(sqlite_url, monkeypatch):
+    from outreach.cli import app
+    from outreach.config import get_settings
+
+    engine = make_engine(sqlite_url)
+    with session_scope(engine) as session:
+        accounts.add_team(session, "nl-1", 40, "nl")
+        accounts.add_agent(session, "jan", "correct horse battery", "nl-1")
+    with session_scope(engine) as session:
+        for _ in range(accounts.MAX_FAILED_LOGINS):
+            accounts.authenticate(session, "jan", "wrong password!")
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        assert " UTC" in runner.invoke(app, ["agents", "list"]).output  # locked until …
+        result = runner.invoke(app, ["agents", "unlock", "JAN"])
+        assert result.exit_code == 0, result.output
+        assert " UTC" not in runner.invoke(app, ["agents", "list"]).output
+        assert runner.invoke(app, ["agents", "unlock", "nobody"]).exit_code == 2
+    finally:
+        get_settings.cache_clear()
+    with session_scope(engine) as session:
+        assert accounts.authenticate(session, "jan", "correct horse battery") is not None
+    engine.dispose()

@@ -102,6 +102,30 @@ def test_wrong_password_and_missing_csrf_do_not_sign_in(site):
     assert client.get("/calls", follow_redirects=False).headers["location"] == "/calls/login"
 
 
+def test_a_locked_account_is_refused_like_any_wrong_password(site):
+    from outreach.calls import accounts
+
+    app, _ = site
+    client = TestClient(app)
+
+    def attempt(username: str, password: str):
+        page = client.get("/calls/login")
+        return client.post(
+            "/calls/login",
+            data={"username": username, "password": password, "csrf_token": _csrf(page.text)},
+            follow_redirects=False,
+        )
+
+    for _ in range(accounts.MAX_FAILED_LOGINS):
+        assert attempt("jan", "nope nope nope").status_code == 401
+    locked = attempt("jan", PASSWORD)  # the right password, on a locked account
+    unknown = attempt("nobody", PASSWORD)
+    assert locked.status_code == unknown.status_code == 401
+    assert re.sub(CSRF_RE, "", locked.text) == re.sub(CSRF_RE, "", unknown.text)  # nothing tells them apart
+    assert "locked for 15 minutes" in locked.text
+    assert attempt("piet", PASSWORD).status_code == 303  # other accounts are not affected
+
+
 def test_forms_without_the_csrf_token_change_nothing(site):
     app, engine = site
     client = sign_in(app, "jan")

@@ -13,7 +13,7 @@ from outreach.db import session_scope
 from outreach.dispatch import Dispatcher
 from outreach.models import Message
 from outreach.planning import decide_day
-from tests.factories import add_candidates, add_customers, customer
+from tests.factories import add_candidates, add_customers, add_suppression, customer
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -69,6 +69,48 @@ def test_opt_out_between_planning_and_sending_cancels(engine, tmp_path):
     report = make(engine, tmp_path, None).send_ids(due(engine, "email"))
     assert (report.sent, report.cancelled) == (1, 2)
     assert statuses(engine) == {"C0": "sent", "C1": "cancelled", "C2": "cancelled"}
+
+
+def test_suppression_listed_after_planning_cancels_with_the_list_named(engine, tmp_path):
+    setup_day(engine, n=6)
+    sending_day = date(2026, 11, 20)  # two days after planning: held or carried over until then
+    add_suppression(engine, "C1", "deceased", sending_day)
+    add_suppression(engine, "C2", "arrears", date(2026, 11, 19))
+    add_suppression(engine, "C3", "complaint", date(2026, 11, 1), valid_until=date(2026, 11, 19))  # over
+    add_suppression(engine, "C4", "minor", date(2026, 11, 21))  # not yet
+    add_suppression(engine, "C5", "fraud_hold", sending_day)  # a list the policy does not name
+    add_suppression(engine, "C5", "vulnerable", sending_day)  # the most severe known list is named
+    dispatcher = make(engine, tmp_path, None)
+    dispatcher.clock = lambda: datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    report = dispatcher.send_ids(due(engine, "email"))
+    assert (report.sent, report.cancelled) == (3, 3)
+    with session_scope(engine) as session:
+        rows = {m.customer_id: m for m in session.scalars(select(Message))}
+    assert {c: m.status for c, m in rows.items()} == {
+        "C0": "sent",
+        "C1": "cancelled",
+        "C2": "cancelled",
+        "C3": "sent",
+        "C4": "sent",
+        "C5": "cancelled",
+    }
+    assert rows["C1"].last_error_code == "suppressed_before_send_deceased"
+    assert rows["C2"].last_error_code == "suppressed_before_send_arrears"
+    assert rows["C5"].last_error_code == "suppressed_before_send_vulnerable"
+    files = list((tmp_path / "outbox" / DAY.isoformat() / "email").glob("*.eml"))
+    assert len(files) == 3
+
+
+def test_a_list_scoped_to_other_topics_does_not_cancel(engine, tmp_path):
+    setup_day(engine, n=2)
+    add_suppression(engine, "C1", "arrears", DAY)
+    add_suppression(engine, "C0", "fraud_hold", DAY)  # unnamed lists block everything
+    dispatcher = make(engine, tmp_path, None)
+    dispatcher.policy.suppression_scopes["arrears"] = ["credit"]  # savings offers stay allowed
+    dispatcher.clock = lambda: NOON
+    report = dispatcher.send_ids(due(engine, "email"))
+    assert (report.sent, report.cancelled) == (1, 1)
+    assert statuses(engine) == {"C0": "cancelled", "C1": "sent"}
 
 
 class ScriptedChannel:

@@ -56,6 +56,27 @@ def wait_until_final(server: TwilioServer, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+def send_and_finish(engine, twilio: TwilioServer, ids: dict[int, int]) -> None:
+    """Send C<n>'s SMS through the real adapter and wait until the fake has finished them."""
+    adapter = sms_adapter(twilio)
+    sent = adapter.send_batch([with_id(sms(n), mid) for n, mid in ids.items()])
+    adapter.close()
+    record_provider_ids(engine, {int(k): r.provider_message_id for k, r in sent.results.items()})
+    wait_until_final(twilio)
+
+
+def asking(twilio: TwilioServer, asked: list[list[str]]):
+    """An adapter factory whose status look-ups note the message ids of each call."""
+
+    def adapter_for(channel: str) -> TwilioSMS:
+        real = sms_adapter(twilio)
+        fetch = real.fetch_status
+        real.fetch_status = lambda messages: asked.append([m.message_id for m in messages]) or fetch(messages)
+        return real
+
+    return adapter_for
+
+
 @pytest.fixture
 def sleeps() -> SleepRecorder:
     return SleepRecorder()
@@ -239,18 +260,27 @@ def test_channels_without_a_status_look_up_are_named(engine, tmp_path):
 def test_the_backlog_is_read_in_chunks(engine, twilio, monkeypatch):
     monkeypatch.setattr("outreach.reconcile.CHUNK", 2)
     ids = ledger_rows(engine, "sms", [1, 2, 3, 4, 5])
-    adapter = sms_adapter(twilio)
-    sent = adapter.send_batch([with_id(sms(n), ids[n]) for n in ids])
-    adapter.close()
-    record_provider_ids(engine, {int(k): r.provider_message_id for k, r in sent.results.items()})
-    wait_until_final(twilio)
-    asked: list[int] = []
+    send_and_finish(engine, twilio, ids)
+    asked: list[list[str]] = []
+    report = reconcile(engine, Settings(), adapter_for=asking(twilio, asked), now=NOW, **WINDOW)
+    assert [len(chunk) for chunk in asked] == [2, 2, 1] and (report.stuck, report.finalised) == (5, 5)
 
-    def counting(ch):
-        real = sms_adapter(twilio)
-        fetch = real.fetch_status
-        real.fetch_status = lambda messages: asked.append(len(messages)) or fetch(messages)
-        return real
 
-    report = reconcile(engine, Settings(), adapter_for=counting, now=NOW, **WINDOW)
-    assert asked == [2, 2, 1] and (report.stuck, report.finalised) == (5, 5)
+def test_messages_open_longer_than_ask_for_are_flagged_not_asked_again(engine, twilio):
+    ids = ledger_rows(engine, "sms", [1])
+    old = add_message(
+        engine,
+        "C1",
+        channel="sms",
+        provider_id=UNKNOWN_SID,
+        sent_at=SENT_AT - timedelta(days=8),
+        run_date=(SENT_AT - timedelta(days=8)).date(),
+    )
+    send_and_finish(engine, twilio, ids)
+    asked: list[list[str]] = []
+    report = reconcile(
+        engine, Settings(), adapter_for=asking(twilio, asked), now=NOW, ask_for=timedelta(days=7), **WINDOW
+    )
+    assert asked == [[str(ids[1])]]  # the eight-day-old message is not asked about
+    assert (report.finalised, report.past_asking, report.flagged) == (1, 1, 1)
+    assert message(engine, old).status == "sent" and message(engine, old).last_error_code == "stuck"

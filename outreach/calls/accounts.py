@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from argon2 import PasswordHasher
@@ -16,6 +17,9 @@ from outreach.calls.models import ROLES, Agent, Team
 # argon2id with the library's RFC 9106 defaults; tests swap in cheaper parameters
 HASHER = PasswordHasher()
 MIN_PASSWORD = 10
+MAX_FAILED_LOGINS = 5  # wrong passwords in a row before the account locks
+LOCKOUT = timedelta(minutes=15)
+log = logging.getLogger(__name__)
 
 
 class AccountError(ValueError):
@@ -86,18 +90,56 @@ def add_agent(
     return agent
 
 
-def authenticate(session: Session, username: str, password: str) -> Agent | None:
-    """The active agent with that username and password, else None (same cost either way)."""
+def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> Agent | None:
+    """The active agent with that username and password, else None (same cost either way).
+
+    ``MAX_FAILED_LOGINS`` wrong passwords in a row lock the account for ``LOCKOUT``: while locked
+    even the right password is refused, and the answer looks like any other refusal (no hint for
+    someone guessing which accounts exist). A successful sign-in resets the count."""
+    now = now or datetime.now(UTC)
     agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
+    locked = agent is not None and agent.locked_until is not None and _aware(agent.locked_until) > now
     try:
-        HASHER.verify(agent.password_hash if agent else _dummy_hash(HASHER), password)
+        HASHER.verify(agent.password_hash if agent and not locked else _dummy_hash(HASHER), password)
     except (VerificationError, InvalidHashError):
+        if agent is not None and not locked:
+            _count_failure(agent, now)
         return None
-    if agent is None or not agent.active:
+    if agent is None or locked or not agent.active:
         return None
+    agent.failed_logins, agent.locked_until = 0, None
     if HASHER.check_needs_rehash(agent.password_hash):
         agent.password_hash = HASHER.hash(password)
     return agent
+
+
+def _count_failure(agent: Agent, now: datetime) -> None:
+    agent.failed_logins = (agent.failed_logins or 0) + 1
+    if agent.failed_logins >= MAX_FAILED_LOGINS:
+        agent.failed_logins, agent.locked_until = 0, now + LOCKOUT
+        log.warning(
+            "agent account %s locked for %s after %d wrong passwords", agent.id, LOCKOUT, MAX_FAILED_LOGINS
+        )
+
+
+def unlock(session: Session, username: str) -> Agent:
+    """A supervisor's way to lift a lock before it runs out."""
+    agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
+    if agent is None:
+        raise AccountError(f"no agent named {username!r}")
+    agent.failed_logins, agent.locked_until = 0, None
+    return agent
+
+
+def lock_ends(agent: Agent, now: datetime | None = None) -> datetime | None:
+    """When the agent's lock runs out, or None when the account is not locked."""
+    if agent.locked_until is None or _aware(agent.locked_until) <= (now or datetime.now(UTC)):
+        return None
+    return _aware(agent.locked_until)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=4)

@@ -36,6 +36,9 @@ class Agent(Base):
     # rotated at sign-out: every session cookie carrying the old value stops working
     session_nonce: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # brute-force guard, in the database so every web worker sees the same count
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class CallTask(Base):

@@ -127,15 +127,32 @@ def agents_add(
 
 @agents_app.command("list")
 def agents_list() -> None:
-    """Agents with their team and role."""
-    table = Table("username", "name", "team", "role", "active")
+    """Agents with their team, role and whether their account is locked."""
+    table = Table("username", "name", "team", "role", "active", "locked until")
     with session_scope(_engine()) as session:
         rows = session.execute(select(Agent, Team.name).join(Team).order_by(Team.name, Agent.username))
         for agent, team in rows:
+            ends = accounts.lock_ends(agent)
             table.add_row(
-                agent.username, agent.display_name, team, agent.role, "yes" if agent.active else "no"
+                agent.username,
+                agent.display_name,
+                team,
+                agent.role,
+                "yes" if agent.active else "no",
+                f"{ends:%Y-%m-%d %H:%M} UTC" if ends else "",
             )
     console.print(table)
+
+
+@agents_app.command("unlock")
+def agents_unlock(username: str = typer.Argument(..., help="Sign-in name.")) -> None:
+    """Lift the lock that repeated wrong passwords put on an account."""
+    try:
+        with session_scope(_engine()) as session:
+            accounts.unlock(session, username)
+    except accounts.AccountError as exc:
+        _fail(str(exc))
+    console.print(f"agent [bold]{username.strip().lower()}[/bold] unlocked")
 
 
 # --------------------------------------------------------------------------- call tasks

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from outreach.cli import app
-from outreach.config import get_settings, load_offers
+from outreach.config import Settings, get_settings, load_offers
 from outreach.db import engine_for, upgrade
 from outreach.funnel import Funnel, compute
 
@@ -109,7 +109,7 @@ def demo(
     from outreach.importer import import_directory
     from outreach.synth import generate
 
-    settings = get_settings()
+    settings = _demo_unsubscribe_secret(get_settings())
     upgrade(settings.database_url)
     engine = engine_for(settings.database_url)
     day = today()
@@ -133,6 +133,25 @@ def demo(
         console.print(f"  {name:14} {where}")
     console.print(f"  {'database':14} {settings.database_url}")
     console.print("Next: `outreach export decisions --date " + day.isoformat() + "`, `outreach --help`.")
+
+
+def _demo_unsubscribe_secret(settings: Settings, env_file: Path = Path(".env")) -> Settings:
+    """Emails carry a personal, signed one-click unsubscribe link only with a secret. The demo
+    makes one for this checkout, in ``.env`` (git-ignored; read by the settings and by
+    ``outreach serve``), so the demo's links work against the local service. Never in the repo."""
+    if settings.unsubscribe_secret is not None and settings.unsubscribe_secret.get_secret_value():
+        return settings
+    import secrets
+
+    value = secrets.token_urlsafe(32)
+    with env_file.open("a", encoding="utf-8") as handle:
+        handle.write(
+            f"\n# made by `outreach demo` for this checkout only\nOUTREACH_UNSUBSCRIBE_SECRET={value}\n"
+        )
+    os.environ["OUTREACH_UNSUBSCRIBE_SECRET"] = value  # the flow run in this process reads it too
+    get_settings.cache_clear()
+    console.print(f"Made a local unsubscribe secret in {env_file} (git-ignored) for signed one-click links")
+    return get_settings()
 
 
 def _demo_teams(engine) -> None:

@@ -16,6 +16,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 behind a proxy)."),
     port: int = typer.Option(8000, min=1, max=65535, help="TCP port."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    workers: int = typer.Option(
+        1,
+        min=1,
+        max=64,
+        help="Server processes sharing the port (callbacks are CPU- and commit-bound; use with PostgreSQL).",
+    ),
 ) -> None:
     """Serve the webhooks and unsubscribe pages; providers must reach OUTREACH_PUBLIC_URL."""
     import uvicorn
@@ -36,10 +42,13 @@ def serve(
     if missing:
         console.print(f"[yellow]not set: {', '.join(missing)}; those routes answer 503[/yellow]")
     console.print(f"public URL (signatures are checked against it): {settings.public_url}")
-    uvicorn.run(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=log_config(log_level.upper()),
-        server_header=False,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": log_config(log_level.upper()),
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)
+    else:  # each process builds its own app (and database pool) from the same environment
+        uvicorn.run("outreach.web.app:create_app", factory=True, workers=workers, **options)

@@ -210,7 +210,16 @@ def login(
         response = _page(
             request,
             "callcentre/login.html",
-            {"me": None, "csrf": csrf, "error": "Unknown username or wrong password."},
+            {
+                "me": None,
+                "csrf": csrf,
+                # one answer for every refusal: it must not tell which accounts exist or are locked
+                "error": (
+                    "Unknown username or wrong password. After "
+                    f"{accounts.MAX_FAILED_LOGINS} wrong passwords an account is locked for "
+                    f"{int(accounts.LOCKOUT.total_seconds() // 60)} minutes."
+                ),
+            },
             status_code=401,
         )
         _write_cookie(request, response, {"csrf": csrf})
