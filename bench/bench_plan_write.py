@@ -83,14 +83,22 @@ def fresh_copy(backend: str, size: int, data_dir: Path, work: Path) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(data_dir / f"policy_{size}.db", target)
-        return f"sqlite:///{target}"
+        return _upgraded(f"sqlite:///{target}")
     name = f"bulkwrite_plan_{size}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "bulkwrite_plan_src_{size}"'))
     admin.dispose()
-    return _pg(name)
+    return _upgraded(_pg(name))
+
+
+def _upgraded(url: str) -> str:
+    """The cached data may predate the newest migrations (e.g. the ledger's decision_id index)."""
+    from outreach.db import upgrade
+
+    upgrade(url)
+    return url
 
 
 def _naive_day(engine, offers) -> dict:

@@ -159,7 +159,7 @@ class Message(Base):
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(120), unique=True)
-    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"), index=True)  # plan_write
     run_date: Mapped[date] = mapped_column(Date)
     customer_id: Mapped[str] = mapped_column(String(32), index=True)
     offer_code: Mapped[str] = mapped_column(String(40))

@@ -110,21 +110,11 @@ def plan_ledger(conn: Connection, run_date: date, stamp: datetime) -> int:
     # a failed run's stage is gone with its rollback on PostgreSQL; SQLite may keep it on a pooled connection
     conn.execute(text("DROP TABLE IF EXISTS plan_ledger_stage"))
     STAGE.create(conn)
-    # messages.decision_id has no index: PostgreSQL makes NOT EXISTS a hash anti-join, but SQLite
-    # would scan the ledger once per decision; NOT IN makes it build the day's id list once.
-    if conn.dialect.name == "sqlite":
-        planned_already = (
-            "d.id NOT IN (SELECT m.decision_id FROM messages m"
-            " WHERE m.run_date = :day AND m.decision_id IS NOT NULL)"
-        )
-    else:
-        planned_already = (
-            "NOT EXISTS (SELECT 1 FROM messages m WHERE m.run_date = :day AND m.decision_id = d.id)"
-        )
     missing = conn.execute(  # streamed: a server-side cursor on PostgreSQL
         text(
             "SELECT d.id, d.customer_id, d.outcome, d.detail FROM decisions d"
-            f" WHERE d.decision_date = :day AND d.outcome IN ('planned', 'held') AND {planned_already}"
+            " WHERE d.decision_date = :day AND d.outcome IN ('planned', 'held')"
+            " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)"  # ix_messages_decision_id
         ).bindparams(bindparam("day", run_date, type_=Date())),
         execution_options={"yield_per": CHUNK},
     )
