@@ -241,6 +241,8 @@ def report(results: list[dict], agreement: dict, command: str, loads: tuple, out
         "test oracle).",
         "- peak memory: the measuring process's max RSS / the largest reader child's (SQLite); the "
         "readers exit before the engine runs. cpu s: CPU time of the process and its readers.",
+        "- storing the decisions and planning the ledger are not in this table: see "
+        "[plan_write.md](plan_write.md) (`bench/bench_plan_write.py`).",
         "",
         "| backend | candidates | engine load s | engine decide s | engine total s | engine cpu s "
         "| peak MB (proc / reader) "
