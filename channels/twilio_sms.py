@@ -100,6 +100,7 @@ class TwilioSMS:
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._transports: list[Urllib3HttpClient] = []
         # the SDK logs query strings (a list by To= carries the number): mask what it logs
         self._http_logger = mask_logger("twilio.http_client")
         mask_logger("urllib3.connectionpool")
@@ -143,6 +144,8 @@ class TwilioSMS:
         client = getattr(self._local, "client", None)
         if client is None:
             http = Urllib3HttpClient(api_url=self.api_url, timeout=self.timeout, logger=self._http_logger)
+            with self._pool_lock:
+                self._transports.append(http)  # closed with the adapter, whichever thread made it
             client = Client(self.account_sid, self._auth_token, http_client=http)
             client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
             client.api.base_url = self.api_url
@@ -388,9 +391,13 @@ class TwilioSMS:
 
     def close(self) -> None:
         with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+        with self._pool_lock:
+            transports, self._transports = self._transports, []
+        for transport in transports:  # their connections, now that no thread uses them
+            transport.close()
 
 
 def classify_network_error(exc: BaseException, *, idempotent: bool = False) -> ChannelError:
