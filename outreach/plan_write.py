@@ -132,6 +132,7 @@ def plan_ledger(conn: Connection, run_date: date, stamp: datetime) -> int:
         " d.customer_id, d.offer_code, d.channel, s.shard, 'planned',"
         " s.not_before, 0, :stamp, :stamp"
         " FROM plan_ledger_stage s JOIN decisions d ON d.id = s.decision_id"
+        " ORDER BY d.id"  # ledger ids in decision order, as before: dispatch sends in id order
     ).bindparams(
         bindparam("prefix", f"{run_date.isoformat()}:"),  # ledger.idempotency_key, in SQL
         bindparam("day", run_date, type_=Date()),

@@ -205,3 +205,12 @@ def test_two_runs_at_once_never_decide_a_candidate_twice(bank):
     assert len(decisions) == 400 and len(messages) == len(live)
     with session_scope(bank) as session:
         assert session.scalar(select(func.count()).select_from(Decision)) == 400
+
+
+def test_ledger_ids_follow_decision_order(bank):
+    """Dispatch takes due messages in id order; the ledger keeps the order of the decisions."""
+    decide_day(bank, DAY, OFFERS, now=EARLY)
+    with session_scope(bank) as session:
+        today = select(Message.decision_id).where(Message.run_date == DAY).order_by(Message.id)
+        decision_ids = list(session.scalars(today))
+    assert len(decision_ids) > 50 and decision_ids == sorted(decision_ids)
