@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Protocol
 
 from sqlalchemy import Engine, select
@@ -67,6 +68,21 @@ class DispatchReport:
 
 
 SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
+
+
+def _load_layout() -> tuple[list, list[tuple[int, list[str]]]]:
+    """What Dispatcher._load selects (every column of message, customer and candidate) and, per
+    class, where its columns start in a row and the attribute name of each."""
+    columns, slices = [], []
+    for cls in (Message, Customer, Candidate):
+        mapper = cls.__mapper__
+        table_columns = list(cls.__table__.columns)
+        slices.append((len(columns), [mapper.get_property_by_column(c).key for c in table_columns]))
+        columns.extend(table_columns)
+    return columns, slices
+
+
+_LOAD_COLUMNS, _LOAD_SLICES = _load_layout()
 
 
 class RateLimiter(Protocol):
@@ -202,15 +218,25 @@ class Dispatcher:
         return keep, len(later)
 
     def _load(self, ids: Sequence[int]) -> list[tuple[Message, Customer, Candidate]]:
-        with session_scope(self.engine) as session:
-            stmt = (
-                select(Message, Customer, Candidate)
-                .join(Customer, Customer.customer_id == Message.customer_id)
-                .join(Decision, Decision.id == Message.decision_id)
-                .join(Candidate, Candidate.id == Decision.candidate_id)
-                .where(Message.id.in_(list(ids)))
+        """The claimed messages with their customer and candidate, as read-only records with the
+        mapped classes' attribute names. Plain rows, not ORM objects: nothing here changes through
+        a session, and mapping three objects per message was a tenth of the whole send path."""
+        stmt = (
+            select(*_LOAD_COLUMNS)
+            .join(Customer, Customer.customer_id == Message.customer_id)
+            .join(Decision, Decision.id == Message.decision_id)
+            .join(Candidate, Candidate.id == Decision.candidate_id)
+            .where(Message.id.in_(list(ids)))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(stmt).all()
+        return [
+            tuple(
+                SimpleNamespace(**dict(zip(names, row[start : start + len(names)], strict=True)))
+                for start, names in _LOAD_SLICES
             )
-            return [tuple(row) for row in session.execute(stmt).all()]
+            for row in rows
+        ]
 
     def _withdrawn(self, rows: list[tuple[Message, Customer, Candidate]]) -> dict[int, tuple[str, str]]:
         """Consent and suppression lists checked again right before sending: an opt-out or a list
