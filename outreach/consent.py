@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from outreach.db import as_utc
 from outreach.models import ConsentEvent
 
 CHANNEL_SCOPES = ("sms", "email", "letter", "phone")
@@ -73,7 +74,7 @@ def history(session: Session, customer_id: str) -> list[ConsentEvent]:
 def current(session: Session, customer_id: str, as_of: datetime | None = None) -> ConsentState:
     choices: dict[str, str] = {}
     for event in history(session, customer_id):
-        if as_of is None or _aware(event.recorded_at) <= as_of:
+        if as_of is None or as_utc(event.recorded_at) <= as_of:
             choices[event.scope] = event.choice
     return ConsentState(customer_id, choices)
 
@@ -98,7 +99,3 @@ def latest_opted_out(session: Session, customer_ids: list[str], scopes: set[str]
     )
     stmt = select(ranked.c.customer_id).where(ranked.c.rank == 1, ranked.c.choice == "opt_out")
     return set(session.scalars(stmt))
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -45,7 +45,7 @@ from channels.errors import ChannelError
 from channels.events import DeliveryEvent, EventType
 from outreach import tracking
 from outreach.config import Settings
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.models import Customer, Message
 from outreach.tracking import LEDGER_STATUS
 
@@ -243,7 +243,7 @@ def reconcile(
                 queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
                 # the provider lists by send time: from the earliest hand-off among them, with slack
                 sent_after = {
-                    ch: min(_aware(m.claimed_at or m.updated_at or m.created_at) for m in msgs)
+                    ch: min(as_utc(m.claimed_at or m.updated_at or m.created_at) for m in msgs)
                     - timedelta(hours=1)
                     for ch, msgs in in_doubt.items()
                 }
@@ -365,7 +365,3 @@ def _flag(session, older_than: datetime, channels: Sequence[str], now: datetime)
                 )
             )
             flagged += 1
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

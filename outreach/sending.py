@@ -37,7 +37,7 @@ from sqlalchemy import select
 from channels.errors import ChannelError
 from outreach import ledger
 from outreach.batches import due_batches
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.dispatch import MAX_ATTEMPTS, Dispatcher, DispatchReport, release_stale_claims
 from outreach.models import Message
 
@@ -83,7 +83,7 @@ def reconcile_in_doubt(
         report.still_unknown = len(rows)
         log.warning("%d %s messages in doubt; %s cannot reconcile", len(rows), channel.kind, channel.provider)
         return report
-    claimed = {mid: _aware(at) or now for mid, at in rows}
+    claimed = {mid: as_utc(at) or now for mid, at in rows}
     outbound = {}
     for message, customer, candidate in dispatcher._load(list(claimed)):
         try:
@@ -187,10 +187,3 @@ def send_due(
         if not (moved.requeued or moved.unknown or step.requeued):
             break
     return total, reconciled
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; the ledger stores UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from channels.events import DeliveryEvent, EventType, Reason
 from outreach import consent, ledger
+from outreach.db import as_utc
 from outreach.models import Customer, DeliveryEventRecord, Message
 from outreach.pii import mask_email, mask_phone, scrub
 
@@ -388,7 +389,7 @@ def _from_record(record: DeliveryEventRecord) -> DeliveryEvent:
         provider=record.provider,
         message_id=str(record.message_id) if record.message_id else None,
         provider_message_id=record.provider_message_id,
-        timestamp=_aware(record.occurred_at),
+        timestamp=as_utc(record.occurred_at),
         reason=_enum(Reason, record.reason),
         description=record.description,
         event_id=record.provider_event_id,
@@ -402,10 +403,6 @@ def _enum(kind, value: str | None):
         return kind(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def unmatched_events(session: Session, since: datetime | None = None) -> list[DeliveryEventRecord]:

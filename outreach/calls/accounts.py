@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.calls.models import ROLES, Agent, Team
+from outreach.db import as_utc
 
 # argon2id with the library's RFC 9106 defaults; tests swap in cheaper parameters
 HASHER = PasswordHasher()
@@ -98,7 +99,7 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
     someone guessing which accounts exist). A successful sign-in resets the count."""
     now = now or datetime.now(UTC)
     agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
-    locked = agent is not None and agent.locked_until is not None and _aware(agent.locked_until) > now
+    locked = agent is not None and agent.locked_until is not None and as_utc(agent.locked_until) > now
     try:
         HASHER.verify(agent.password_hash if agent and not locked else _dummy_hash(HASHER), password)
     except (VerificationError, InvalidHashError):
@@ -133,13 +134,9 @@ def unlock(session: Session, username: str) -> Agent:
 
 def lock_ends(agent: Agent, now: datetime | None = None) -> datetime | None:
     """When the agent's lock runs out, or None when the account is not locked."""
-    if agent.locked_until is None or _aware(agent.locked_until) <= (now or datetime.now(UTC)):
+    if agent.locked_until is None or as_utc(agent.locked_until) <= (now or datetime.now(UTC)):
         return None
-    return _aware(agent.locked_until)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return as_utc(agent.locked_until)
 
 
 @lru_cache(maxsize=4)

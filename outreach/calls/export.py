@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.calls.accounts import team_named
-from outreach.calls.hours import aware, zone
+from outreach.calls.hours import zone
 from outreach.calls.models import CallTask
 from outreach.calls.script import render_script
 from outreach.config import OffersFile
+from outreach.db import as_utc
 from outreach.models import Customer
 from outreach.rendering import Renderer
 
@@ -69,8 +70,8 @@ def call_list(session: Session, day: date, team: str, offers: OffersFile, render
                 "language": customer.language,
                 "offer": task.offer_code,
                 "trigger": task.trigger_text or "",
-                "call_from": aware(task.next_attempt_at).astimezone(local).strftime("%Y-%m-%d %H:%M"),
-                "call_until": aware(task.window_end).astimezone(local).strftime("%Y-%m-%d %H:%M"),
+                "call_from": as_utc(task.next_attempt_at).astimezone(local).strftime("%Y-%m-%d %H:%M"),
+                "call_until": as_utc(task.window_end).astimezone(local).strftime("%Y-%m-%d %H:%M"),
                 "timezone": str(local),
                 "script": script.body,
             }

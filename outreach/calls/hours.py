@@ -36,11 +36,6 @@ def _holidays(country: str) -> holidays.HolidayBase:
     return holidays.country_holidays(country)
 
 
-def aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC), PostgreSQL aware ones: make both aware."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def zone(name: str | None, default: str = "Europe/Amsterdam") -> ZoneInfo:
     try:
         return ZoneInfo(name or default)

@@ -24,12 +24,12 @@ from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from outreach import consent, ledger
-from outreach.calls.hours import DEFAULT_WINDOW, aware, next_window, zone
+from outreach.calls.hours import DEFAULT_WINDOW, next_window, zone
 from outreach.calls.models import Agent, CallAttempt, CallLead, CallTask, Team
 from outreach.calls.script import describe_trigger
 from outreach.calls.settings import CallSettings, get_call_settings
 from outreach.config import OffersFile, get_settings, load_offers
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.models import Candidate, Customer, Decision, DeliveryEventRecord, Message, OfferRecord
 from outreach.policy.inputs import NOT_INTERESTED
 
@@ -211,7 +211,7 @@ def create_tasks_report(
                 )
                 continue
             start_of_day = datetime.combine(run_date, time(0), tzinfo=zone(customer.timezone))
-            not_before = max(start_of_day, aware(message.not_before) if message.not_before else start_of_day)
+            not_before = max(start_of_day, as_utc(message.not_before) if message.not_before else start_of_day)
             window = next_window(not_before, customer.timezone, rules, settings.holiday_country)
             team = _pick_team(teams, customer.language, used, window.day)
             if team is None:
@@ -408,7 +408,7 @@ def record_outcome(
 
         if outcome == "no_answer":
             retry = at + timedelta(minutes=settings.retry_minutes)
-            if task.attempts < settings.max_attempts and retry < aware(task.window_end):
+            if task.attempts < settings.max_attempts and retry < as_utc(task.window_end):
                 task.status, task.claimed_by, task.next_attempt_at = "open", None, retry
                 retry_at = retry
                 _event(

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 
 from outreach import contents
 from outreach.config import OffersFile
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.models import (
     Candidate,
     ConsentEvent,
@@ -132,14 +132,8 @@ class Explanation:
         return data
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _when(value: datetime | None) -> str:
-    value = _aware(value)
+    value = as_utc(value)
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
 
 
@@ -155,7 +149,7 @@ class _Facts:
                     .where(ConsentEvent.customer_id == customer_id)
                     .order_by(ConsentEvent.recorded_at, ConsentEvent.id)
                 )
-                if _aware(e.recorded_at) <= as_of
+                if as_utc(e.recorded_at) <= as_of
             ]
             self.suppressions = list(
                 s.scalars(select(Suppression).where(Suppression.customer_id == customer_id))
@@ -346,7 +340,7 @@ def explain_customer(
             d.candidate_id: d
             for d in s.scalars(select(Decision).where(Decision.candidate_id.in_(list(cands))))
         }
-    stamps = [_aware(d.decided_at) for d in recorded.values()]
+    stamps = [as_utc(d.decided_at) for d in recorded.values()]
     as_of = at or (min(stamps) if stamps else datetime.now(UTC))
     explanation = Explanation(customer_id, run_date, known, as_of)
     if cands:

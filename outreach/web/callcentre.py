@@ -26,13 +26,13 @@ from markupsafe import Markup
 from sqlalchemy import Engine, func, select
 
 from outreach.calls import accounts, tasks
-from outreach.calls.hours import aware, zone
+from outreach.calls.hours import zone
 from outreach.calls.models import Agent, CallAttempt, CallTask, Team
 from outreach.calls.progress import OUTCOME_LABELS, STATES, team_progress
 from outreach.calls.script import render_script
 from outreach.calls.settings import get_call_settings
 from outreach.config import ConfigError, Settings, load_offers
-from outreach.db import engine_for, session_scope
+from outreach.db import as_utc, engine_for, session_scope
 from outreach.models import Customer
 from outreach.rendering import Renderer, TemplateError
 from outreach.web.svgchart import stacked_bars
@@ -315,14 +315,14 @@ def home(request: Request) -> Response:
                     "offer": q.offer_code,
                     "language": q.language,
                     "attempts": q.attempts,
-                    "from": aware(q.next_attempt_at).astimezone(local).strftime("%H:%M"),
-                    "waiting": aware(q.next_attempt_at) > now,
+                    "from": as_utc(q.next_attempt_at).astimezone(local).strftime("%H:%M"),
+                    "waiting": as_utc(q.next_attempt_at) > now,
                 }
                 for q in queue
             ],
             "mine": [
                 {
-                    "at": aware(m.at).astimezone(local).strftime("%H:%M"),
+                    "at": as_utc(m.at).astimezone(local).strftime("%H:%M"),
                     "outcome": OUTCOME_LABELS.get(m.outcome, m.outcome),
                     "offer": m.offer_code,
                     "customer": f"{m.first_name} {m.last_name[:1]}.",
@@ -384,7 +384,7 @@ def task_page(request: Request, task_id: int) -> Response:
             "why": task.trigger_text or "",
             "local_time": _clock(request).astimezone(local).strftime("%H:%M"),
             "zone": str(local),
-            "call_until": aware(task.window_end).astimezone(local).strftime("%H:%M"),
+            "call_until": as_utc(task.window_end).astimezone(local).strftime("%H:%M"),
         }
         facts = {"id": task.id, "status": task.status, "attempts": task.attempts}
     return _page(
