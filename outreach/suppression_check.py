@@ -3,9 +3,10 @@
 The policy engine applies the lists when the day is decided; a list entry that arrives later the
 same day (a customer reported deceased at 11:00, a complaint opened, debt collection started)
 must still stop messages that are planned or held for quiet hours. Same rules as the engine
-(``outreach.policy.engine._suppression_expr``): an entry is active on a date from ``valid_from``
-through ``valid_until`` (open-ended when empty); a configured reason blocks the offers of its
-scope ("all" or a list of topics); a reason the policy does not name blocks everything.
+(``outreach.policy.engine``, whose ``suppression_precedence`` decides which list is named): an
+entry is active on a date from ``valid_from`` through ``valid_until`` (open-ended when empty); a
+configured reason blocks the offers of its scope ("all" or a list of topics); a reason the policy
+does not name blocks everything.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from outreach.config import SuppressionScope
 from outreach.models import Suppression
-from outreach.policy.engine import SUPPRESSION_ORDER
+from outreach.policy.engine import SUPPRESSION_ORDER, suppression_precedence
 
 
 def active_suppressions(
@@ -45,15 +46,13 @@ def active_suppressions(
         )
         for customer, reason in rows:
             active.setdefault(customer, set()).add(reason)
-    rank = {reason: i for i, reason in enumerate(SUPPRESSION_ORDER)}
+    order = suppression_precedence(scopes)
     found: dict[tuple[str, str], str] = {}
     for customer, topic in pairs:
-        covering = [
-            reason
-            for reason in active.get(customer, ())
-            if reason not in scopes or scopes[reason] == "all" or topic in scopes[reason]
-        ]
-        if covering:
-            worst = min(covering, key=lambda r: (rank.get(r, len(rank)) if r in scopes else len(rank) + 1, r))
-            found[(customer, topic)] = worst if worst in rank else "other"
+        lists = active.get(customer, set())
+        worst = next((r for r in order if r in lists and (scopes[r] == "all" or topic in scopes[r])), None)
+        if worst is None and lists - set(scopes):  # a list the policy does not name blocks everything
+            worst = "other"
+        if worst is not None:
+            found[(customer, topic)] = worst if worst in SUPPRESSION_ORDER else "other"
     return found

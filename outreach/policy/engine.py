@@ -24,6 +24,7 @@ Day-level steps after the per-candidate rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -322,14 +323,18 @@ def _pick(key: str, columns: dict[str, str]) -> pl.Expr:
     return expr
 
 
+def suppression_precedence(scopes: Iterable[str]) -> list[str]:
+    """The configured suppression lists, most severe first: the known ones in SUPPRESSION_ORDER,
+    then the others by name. Which list a suppressed candidate is reported under."""
+    configured = set(scopes)
+    return [r for r in SUPPRESSION_ORDER if r in configured] + sorted(configured - set(SUPPRESSION_ORDER))
+
+
 def _suppression_expr(inputs: DayInputs) -> pl.Expr:
     """The most severe active suppression whose scope covers the offer's topic (null: none)."""
     policy = inputs.offers.policy
     columns = _fact_names(inputs)["suppression"]
-    configured = list(policy.suppression_scopes)
-    order = [r for r in SUPPRESSION_ORDER if r in configured] + sorted(
-        set(configured) - set(SUPPRESSION_ORDER)
-    )
+    order = suppression_precedence(policy.suppression_scopes)
     # a list the policy file does not name blocks everything, reported as "other"
     result = pl.when(pl.col(columns[OTHER]).fill_null(False)).then(pl.lit("other")).otherwise(None)
     for reason in reversed(order):
