@@ -100,20 +100,20 @@ def find_stuck(
 ) -> list[Message]:
     """Open messages (``sent``/``unknown``) last touched before ``older_than`` (and not before
     ``not_before``), by id from ``after_id`` on, at most ``limit`` of them."""
-    since = func.coalesce(Message.sent_at, Message.updated_at)
-    stmt = (
-        select(Message)
-        .where(
-            Message.status.in_(STUCK),
-            Message.channel.in_(list(channels)),
-            since < older_than,
-            since >= (not_before or datetime.min.replace(tzinfo=UTC)),
-            Message.id > after_id,
-        )
-        .order_by(Message.id)
-        .limit(limit)
-    )
+    where = _open_before(older_than, channels) + [Message.id > after_id]
+    if not_before is not None:
+        where.append(not_before <= _OPEN_SINCE)
+    stmt = select(Message).where(*where).order_by(Message.id).limit(limit)
     return list(session.scalars(stmt))
+
+
+# when a message went quiet: its hand-off to the provider, else its last change
+_OPEN_SINCE = func.coalesce(Message.sent_at, Message.updated_at)
+
+
+def _open_before(before: datetime, channels: Sequence[str]) -> list:
+    """Messages still ``sent``/``unknown`` on ``channels`` that went quiet before ``before``."""
+    return [Message.status.in_(STUCK), Message.channel.in_(list(channels)), before > _OPEN_SINCE]
 
 
 def _contacts(session, messages: Sequence[Message]) -> dict[str, tuple[str | None, str | None]]:
@@ -325,27 +325,16 @@ def _fetch_status(
 
 
 def _count_open_before(session, before: datetime, channels: Sequence[str]) -> int:
-    since = func.coalesce(Message.sent_at, Message.updated_at)
-    return session.scalar(
-        select(func.count())
-        .select_from(Message)
-        .where(Message.status.in_(STUCK), Message.channel.in_(list(channels)), since < before)
-    )
+    return session.scalar(select(func.count()).select_from(Message).where(*_open_before(before, channels)))
 
 
 def _flag(session, older_than: datetime, channels: Sequence[str], now: datetime) -> int:
     """Mark messages still open: the status stays (nothing is assumed), the reason says why."""
-    since = func.coalesce(Message.sent_at, Message.updated_at)
     flagged, last_id = 0, 0
     while True:
         rows = session.execute(
             select(Message.id, Message.last_error_code, Message.last_error)
-            .where(
-                Message.status.in_(STUCK),
-                Message.channel.in_(list(channels)),
-                since < older_than,
-                Message.id > last_id,
-            )
+            .where(*_open_before(older_than, channels), Message.id > last_id)
             .order_by(Message.id)
             .limit(CHUNK)
         ).all()
