@@ -89,6 +89,16 @@ class ReconcileReport:
             self.not_looked_up[channel] = f"{current}; {why}"
 
 
+def _open_since():  # noqa: ANN202 - a SQL expression
+    """When a message went quiet: its hand-off to the provider, else its last change."""
+    return func.coalesce(Message.sent_at, Message.updated_at)
+
+
+def _open_before(before: datetime, channels: Sequence[str]) -> list:
+    """Messages still ``sent``/``unknown`` on ``channels`` that went quiet before ``before``."""
+    return [Message.status.in_(STUCK), Message.channel.in_(list(channels)), _open_since() < before]
+
+
 def find_stuck(
     session,
     older_than: datetime,
@@ -102,18 +112,9 @@ def find_stuck(
     ``not_before``), by id from ``after_id`` on, at most ``limit`` of them."""
     where = _open_before(older_than, channels) + [Message.id > after_id]
     if not_before is not None:
-        where.append(not_before <= _OPEN_SINCE)
+        where.append(_open_since() >= not_before)
     stmt = select(Message).where(*where).order_by(Message.id).limit(limit)
     return list(session.scalars(stmt))
-
-
-# when a message went quiet: its hand-off to the provider, else its last change
-_OPEN_SINCE = func.coalesce(Message.sent_at, Message.updated_at)
-
-
-def _open_before(before: datetime, channels: Sequence[str]) -> list:
-    """Messages still ``sent``/``unknown`` on ``channels`` that went quiet before ``before``."""
-    return [Message.status.in_(STUCK), Message.channel.in_(list(channels)), before > _OPEN_SINCE]
 
 
 def _contacts(session, messages: Sequence[Message]) -> dict[str, tuple[str | None, str | None]]:
