@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 
 from outreach.cli import app
+from outreach.cli.day_args import offers_and_day
 from outreach.cli.message import content_lines
-from outreach.config import ConfigError, get_settings, load_offers
+from outreach.config import get_settings
 from outreach.db import make_engine
 from outreach.policy.explain import explain_customer
 
@@ -37,12 +38,7 @@ def explain(
 ) -> None:
     """Each candidate of the customer that day: every rule in order, outcome, legal basis, messages."""
     settings = get_settings()
-    try:
-        offers = load_offers(settings.offers_file)
-        run_date = date.fromisoformat(day)
-    except (ConfigError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    offers, run_date = offers_and_day(settings, day, console)
     engine = make_engine(settings.database_url)
     try:
         result = explain_customer(engine, customer_id, run_date, offers)

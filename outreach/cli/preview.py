@@ -12,7 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from outreach.cli import app
-from outreach.config import ConfigError, get_settings, load_offers
+from outreach.cli.day_args import offers_and_day
+from outreach.config import get_settings
 from outreach.db import make_engine
 from outreach.policy.engine import REASONS
 from outreach.policy.preview import preview_day
@@ -33,12 +34,7 @@ def preview(
 ) -> None:
     """Who would get what that day, and why not the others — without writing or sending anything."""
     settings = get_settings()
-    try:
-        offers = load_offers(settings.offers_file)
-        run_date = date.fromisoformat(day)
-    except (ConfigError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    offers, run_date = offers_and_day(settings, day, console)
     zone = ZoneInfo(offers.policy.default_timezone)
     moment = datetime.fromisoformat(at) if at else datetime.combine(run_date, offers.policy.send_hour)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
