@@ -23,7 +23,7 @@ from outreach import ledger
 from outreach.campaigns import state
 from outreach.campaigns.audience import CampaignAudience
 from outreach.campaigns.loader import load_file
-from outreach.campaigns.tables import CampaignAssignment
+from outreach.campaigns.tables import CampaignAssignment, assignments_with_messages
 from outreach.candidates import load_candidates
 from outreach.config import Settings, load_offers
 from outreach.db import session_scope
@@ -88,24 +88,10 @@ def seed_demo_campaign(
         summary.days += 1
         day += timedelta(days=1)
     with session_scope(engine) as session:
-        entries = session.execute(
-            select(
-                CampaignAssignment.customer_id,
-                CampaignAssignment.offer_code,
-                CampaignAssignment.assigned_on,
-                CampaignAssignment.arm,
-                CampaignAssignment.variant,
-                CampaignAssignment.channel,
-                Message.status,
-            )
-            .outerjoin(Decision, Decision.candidate_id == CampaignAssignment.candidate_id)
-            .outerjoin(Message, Message.decision_id == Decision.id)
-            .where(CampaignAssignment.campaign == name)
-            .order_by(CampaignAssignment.id)
-        ).all()
+        entries = session.execute(assignments_with_messages(name)).all()
         held = {(c, p) for c, p in session.execute(select(Holding.customer_id, Holding.product)).all()}
         opened = []
-        for customer_id, offer_code, entered_on, arm, variant, channel, status in entries:
+        for _, customer_id, offer_code, entered_on, arm, variant, channel, _, status in entries:
             summary.entered += 1
             summary.treated += arm == "treatment"
             summary.control += arm == "control"

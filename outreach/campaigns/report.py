@@ -26,7 +26,7 @@ from sqlalchemy import Engine, and_, or_, select
 from outreach.campaigns import state
 from outreach.campaigns.assignment import CONTROL, TREATMENT
 from outreach.campaigns.model import Campaign
-from outreach.campaigns.tables import CampaignAssignment
+from outreach.campaigns.tables import CampaignAssignment, assignments_with_messages
 from outreach.config import OffersFile
 from outreach.db import session_scope
 from outreach.models import Decision, DeliveryEventRecord, Holding, Message
@@ -310,22 +310,7 @@ def _assignments(engine: Engine, name: str) -> pl.DataFrame:
         "status": pl.Utf8,
     }
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(
-                CampaignAssignment.candidate_id,
-                CampaignAssignment.customer_id,
-                CampaignAssignment.offer_code,
-                CampaignAssignment.assigned_on,
-                CampaignAssignment.arm,
-                CampaignAssignment.variant,
-                CampaignAssignment.channel,
-                Message.id,
-                Message.status,
-            )
-            .outerjoin(Decision, Decision.candidate_id == CampaignAssignment.candidate_id)
-            .outerjoin(Message, Message.decision_id == Decision.id)
-            .where(CampaignAssignment.campaign == name)
-        ).all()
+        rows = session.execute(assignments_with_messages(name)).all()
         events = session.execute(
             select(DeliveryEventRecord.message_id, DeliveryEventRecord.event_type, DeliveryEventRecord.raw)
             .join(Message, Message.id == DeliveryEventRecord.message_id)

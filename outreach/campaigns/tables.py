@@ -15,13 +15,15 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     UniqueConstraint,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from outreach.models import Base, BigId
+from outreach.models import Base, BigId, Decision, Message
 
 
 class CampaignRecord(Base):
@@ -67,3 +69,25 @@ class CampaignEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     count: Mapped[int] = mapped_column(Integer, default=0)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+def assignments_with_messages(campaign: str) -> Select:
+    """Each customer who entered ``campaign`` with the ledger message their candidate became (none
+    when the engine or the control arm kept it back); in assignment order."""
+    return (
+        select(
+            CampaignAssignment.candidate_id,
+            CampaignAssignment.customer_id,
+            CampaignAssignment.offer_code,
+            CampaignAssignment.assigned_on,
+            CampaignAssignment.arm,
+            CampaignAssignment.variant,
+            CampaignAssignment.channel,
+            Message.id.label("message_id"),
+            Message.status,
+        )
+        .outerjoin(Decision, Decision.candidate_id == CampaignAssignment.candidate_id)
+        .outerjoin(Message, Message.decision_id == Decision.id)
+        .where(CampaignAssignment.campaign == campaign)
+        .order_by(CampaignAssignment.id)
+    )
