@@ -64,7 +64,10 @@ class Urllib3HttpClient(HttpClient):
         if timeout is not None and timeout <= 0:
             raise ValueError(timeout)
         headers = dict(headers or {})
-        self.log_request({"method": method.upper(), "url": uri, "params": params, "headers": headers})
+        # the SDK's request logging formats its lines before asking the logger: only when it logs
+        logging_on = self.logger.isEnabledFor(logging.INFO)
+        if logging_on:
+            self.log_request({"method": method.upper(), "url": uri, "params": params, "headers": headers})
         if auth:
             headers.update(urllib3.make_headers(basic_auth=f"{auth[0]}:{auth[1]}"))
         url = f"{uri}?{urlencode(params, doseq=True)}" if params else uri
@@ -87,7 +90,8 @@ class Urllib3HttpClient(HttpClient):
         )
         self.last_headers = answer.headers
         response = Response(answer.status, answer.data.decode("utf-8", errors="replace"), answer.headers)
-        self.log_response(answer.status, response)
+        if logging_on:
+            self.log_response(answer.status, response)
         self._test_only_last_response = response
         return response
 
