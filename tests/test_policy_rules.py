@@ -271,10 +271,11 @@ def test_an_opt_out_between_planning_and_sending_is_honoured(engine, tmp_path):
     add_candidates(engine, DAY, *[(c, "KIDS_SAVINGS") for c in ("STAYS", "LEAVES", "TOPICOUT", "SMSOUT")])
     offers = load_offers("offers.yaml")
     decide_day(engine, DAY, offers, now=NOON)
+    objected = NOON + timedelta(minutes=5)  # the test's clock, never the wall clock
     with session_scope(engine) as session:  # objections arrive while the run is going
-        consent.record(session, "LEAVES", "all", "opt_out", "phone")
-        consent.record(session, "TOPICOUT", "topic:savings", "opt_out", "web")
-        consent.record(session, "SMSOUT", "sms", "opt_out", "sms STOP")  # not the planned channel
+        consent.record(session, "LEAVES", "all", "opt_out", "phone", at=objected)
+        consent.record(session, "TOPICOUT", "topic:savings", "opt_out", "web", at=objected)
+        consent.record(session, "SMSOUT", "sms", "opt_out", "sms STOP", at=objected)  # not planned channel
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     channel = load_channel("email", "outbox", outbox_dir=settings.outbox_dir)
     with session_scope(engine) as session:
