@@ -11,7 +11,7 @@ from outreach.imports.contracts import Contract
 from outreach.imports.csvfile import read_csv
 from outreach.imports.fields import RowCheck, shown
 from outreach.imports.report import ImportReport, Rejection, rejection_for, store_rejections
-from outreach.imports.writer import CHUNK_ROWS, _one_of, write_chunk
+from outreach.imports.writer import CHUNK_ROWS, one_of, write_chunk
 from outreach.models import Customer
 
 Progress = Callable[[int], None]  # called with the number of rows read so far
@@ -86,7 +86,7 @@ def _flush(
     if contract.needs_customer and chunk:
         wanted = list({row["customer_id"] for _, row in chunk})
         known = set(
-            conn.scalars(select(Customer.customer_id).where(_one_of(conn, Customer.customer_id, wanted)))
+            conn.scalars(select(Customer.customer_id).where(one_of(conn, Customer.customer_id, wanted)))
         )
         for number, row in chunk:
             if row["customer_id"] not in known:
