@@ -5,8 +5,8 @@ adapter's reconcile look-up. Each is stored exactly once: by the provider's even
 provider, when the event has one; else by a hash of its content. Events with their own ids are
 never collapsed by content: two opens of one email in the same second are two events. A stored
 event moves its ledger message only forward, through ledger.transition, so a late ``sent`` after
-``delivered`` changes nothing. Events that match no message are kept (with
-``message_id`` NULL), counted and logged, and matched again later by ``replay``.
+``delivered`` changes nothing. Events that match no message are kept (with ``message_id`` NULL),
+counted and logged, and matched again later by ``replay``.
 """
 
 from __future__ import annotations
@@ -173,10 +173,10 @@ def _row(event: DeliveryEvent, message: Message | None, received_at: datetime) -
         "message_id": message.id if message else None,
         "channel": event.channel,
         "provider": event.provider,
-        "provider_event_id": _cut(event.event_id, 128),
+        "provider_event_id": _cut(event.event_id, 128) or None,
         "provider_message_id": _cut(event.provider_message_id, 100),
         # content identifies only events without an id of their own
-        "content_key": content_key(event) if event.event_id is None else None,
+        "content_key": None if event.event_id else content_key(event),
         "event_type": str(event.type),
         "reason": str(event.reason) if event.reason else None,
         "error_code": (event.metadata.get("error_code") or "")[:40] or None,
