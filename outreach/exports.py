@@ -7,7 +7,6 @@ detail, a provider's error text) are scrubbed of phone numbers, email addresses 
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -16,6 +15,7 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine, Select, select
 
+from outreach import spreadsheets
 from outreach.models import Candidate, Decision, Message
 from outreach.pii import scrub
 
@@ -79,15 +79,10 @@ def write(engine: Engine, kind: str, day: date, fmt: str, out: TextIO) -> int:
     """Write the day's ``kind`` to ``out`` in ``fmt``; returns the number of rows written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use {' or '.join(FORMATS)}")
+    if fmt == "csv":  # opened in spreadsheets: a trigger_ref like "=HYPERLINK(...)" must stay text
+        return spreadsheets.write_csv(out, columns(kind), rows(engine, kind, day))
     count = 0
-    if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=columns(kind), lineterminator="\n")
-        writer.writeheader()
-        for row in rows(engine, kind, day):
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-            count += 1
-    else:
-        for row in rows(engine, kind, day):
-            out.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-            count += 1
+    for row in rows(engine, kind, day):
+        out.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+        count += 1
     return count

@@ -1,11 +1,12 @@
 """Delivery tracking: store each provider event once, move its message forward, honour objections.
 
 Events come normalised (channels.events.DeliveryEvent) from the webhook parsers or from an
-adapter's reconcile look-up. Each is stored exactly once: the provider's event id is unique per
-provider, and so is a hash of the event's content, for providers that repeat an event under a
-new id. A stored event moves its ledger message only forward, through ledger.transition, so a
-late ``sent`` after ``delivered`` changes nothing. Events that match no message are kept (with
-``message_id`` NULL), counted and logged, and matched again later by ``replay``.
+adapter's reconcile look-up. Each is stored exactly once: by the provider's event id, unique per
+provider, when the event has one; else by a hash of its content. Events with their own ids are
+never collapsed by content: two opens of one email in the same second are two events. A stored
+event moves its ledger message only forward, through ledger.transition, so a late ``sent`` after
+``delivered`` changes nothing. Events that match no message are kept (with ``message_id`` NULL),
+counted and logged, and matched again later by ``replay``.
 """
 
 from __future__ import annotations
@@ -120,6 +121,13 @@ def content_key(event: DeliveryEvent) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _identity(row: Mapping) -> tuple[str, str, str]:
+    """What makes a stored event unique (the table's two unique keys): its provider's id, else its content."""
+    if row["provider_event_id"] is not None:
+        return (row["provider"], "id", row["provider_event_id"])
+    return (row["provider"], "content", row["content_key"])
+
+
 def _insert_ignoring_duplicates(session: Session):
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -165,9 +173,10 @@ def _row(event: DeliveryEvent, message: Message | None, received_at: datetime) -
         "message_id": message.id if message else None,
         "channel": event.channel,
         "provider": event.provider,
-        "provider_event_id": _cut(event.event_id, 128),
+        "provider_event_id": _cut(event.event_id, 128) or None,
         "provider_message_id": _cut(event.provider_message_id, 100),
-        "content_key": content_key(event),
+        # content identifies only events without an id of their own
+        "content_key": None if event.event_id else content_key(event),
         "event_type": str(event.type),
         "reason": str(event.reason) if event.reason else None,
         "error_code": (event.metadata.get("error_code") or "")[:40] or None,
@@ -191,21 +200,27 @@ def ingest(session: Session, events: Iterable[DeliveryEvent]) -> IngestResult:
     batch: list[tuple[DeliveryEvent, Message | None, dict]] = []
     for event, message in zip(events, messages, strict=True):
         row = _row(event, message, received_at)
-        keys = {("c", row["content_key"])} | ({("e", event.event_id)} if event.event_id else set())
-        if keys & seen:
+        key = _identity(row)
+        if key in seen:
             result.duplicates += 1
             continue
-        seen |= keys
+        seen.add(key)
         batch.append((event, message, row))
     if not batch:
         return result
     stmt = _insert_ignoring_duplicates(session).returning(
-        DeliveryEventRecord.id, DeliveryEventRecord.content_key
+        DeliveryEventRecord.id,
+        DeliveryEventRecord.provider,
+        DeliveryEventRecord.provider_event_id,
+        DeliveryEventRecord.content_key,
     )
-    inserted = {key: rid for rid, key in session.execute(stmt, [row for _, _, row in batch])}
+    inserted = {
+        _identity({"provider": provider, "provider_event_id": event_id, "content_key": key}): rid
+        for rid, provider, event_id, key in session.execute(stmt, [row for _, _, row in batch])
+    }
     fresh: list[tuple[DeliveryEvent, Message | None]] = []
     for event, message, row in batch:
-        rid = inserted.get(row["content_key"])
+        rid = inserted.get(_identity(row))
         if rid is None:
             result.duplicates += 1
             continue

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
-from outreach.calls import tasks
-from outreach.calls.models import CallAttempt, CallTask
+from outreach.calls import accounts, tasks
+from outreach.calls.models import Agent, CallAttempt, CallTask
 from outreach.db import engine_for, make_engine, session_scope
 from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     CSRF_RE,
@@ -110,5 +111,59 @@ def test_concurrent_next_call_requests_over_http(pg_url, monkeypatch):
         for client, _ in clients.values():
             client.close()
     _assert_each_task_given_once(engine, claims)
+    engine.dispose()
+    engine_for(pg_url).dispose()
+
+
+class CountingHasher(PasswordHasher):
+    """The tests' cheap hasher, counting the checks made against one real password hash."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.real_hash = ""
+        self.real_checks = 0
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 (the library's name)
+        if hash == self.real_hash:
+            with self._lock:
+                self.real_checks += 1
+        return super().verify(hash, password)
+
+
+def test_parallel_wrong_passwords_over_http_lock_after_five_checks(pg_url, monkeypatch):
+    """Guesses sent at once must not all read the same count: the lock holds after five checks."""
+    monkeypatch.setenv("OUTREACH_SESSION_SECRET", "concurrency-test-secret")
+    hasher = CountingHasher()
+    monkeypatch.setattr(accounts, "HASHER", hasher)
+    engine = make_engine(pg_url)
+    add_team_and_agents(engine, "nl-1", "nl", 10, ["jan"])
+    with session_scope(engine) as session:
+        hasher.real_hash = session.scalar(select(Agent.password_hash).where(Agent.username == "jan"))
+    guesses = 30
+    with LiveServer(make_app(pg_url)) as live:
+        start = threading.Barrier(guesses)
+
+        def guess(n: int) -> int:
+            with httpx.Client(base_url=live.url, timeout=60) as client:
+                csrf = re.search(CSRF_RE, client.get("/calls/login").text)[1]
+                start.wait()
+                data = {"username": "jan", "password": f"wrong guess {n}", "csrf_token": csrf}
+                return client.post("/calls/login", data=data).status_code
+
+        with ThreadPoolExecutor(guesses) as pool:
+            answers = list(pool.map(guess, range(guesses)))
+            assert hasher.real_checks == accounts.MAX_FAILED_LOGINS
+            start.reset()
+            answers += pool.map(guess, range(guesses, 2 * guesses))  # a second wave checks nothing
+    assert answers == [401] * 2 * guesses
+    assert hasher.real_checks == accounts.MAX_FAILED_LOGINS
+    with session_scope(engine) as session:
+        agent = session.scalar(select(Agent).where(Agent.username == "jan"))
+        assert accounts.lock_ends(agent) is not None
+    # locked: the right password is refused too, and is not checked against the hash
+    with session_scope(engine) as session:
+        assert accounts.authenticate(session, "jan", PASSWORD) is None
+    assert hasher.real_checks == accounts.MAX_FAILED_LOGINS
     engine.dispose()
     engine_for(pg_url).dispose()

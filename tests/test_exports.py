@@ -117,3 +117,56 @@ def test_unknown_export_or_format_is_refused(day_of_work):
         exports.write(day_of_work, "customers", DAY, "csv", io.StringIO())
     with pytest.raises(ValueError, match="unknown format 'xml'"):
         exports.write(day_of_work, "decisions", DAY, "xml", io.StringIO())
+
+
+FORMULAS = ['=HYPERLINK("http://evil.example/x","Klik")', "@SUM(1+1)"]
+
+
+@pytest.fixture
+def formulas_in_every_column(engine):
+    """A candidates file or a transaction id can put a formula in trigger_ref, a provider in its texts."""
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Candidate),
+            [
+                candidate(n, DAY, f"C{n}", "CREDIT_CARD", "airport_atm", ref)
+                for n, ref in enumerate(FORMULAS, 1)
+            ],
+        )
+        conn.execute(
+            insert(Decision),
+            [decision(n, DAY, f"C{n}", "CREDIT_CARD", "planned", "ok", "sms") for n in (1, 2)],
+        )
+        conn.execute(
+            insert(Message).values(
+                idempotency_key="2026-11-20:C1:CREDIT_CARD:sms",
+                decision_id=1,
+                run_date=DAY,
+                customer_id="C1",
+                offer_code="CREDIT_CARD",
+                channel="sms",
+                status="failed",
+                attempts=1,
+                provider_id="-2+3+cmd|' /C calc'!A0",
+                last_error="\t=1+1 from the provider",
+                created_at=STAMP,
+                updated_at=STAMP,
+            )
+        )
+    return engine
+
+
+def test_csv_exports_never_hand_a_spreadsheet_a_formula(formulas_in_every_column):
+    out = io.StringIO()
+    assert exports.write(formulas_in_every_column, "decisions", DAY, "csv", out) == 2
+    decisions = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["trigger_ref"] for r in decisions] == ["'" + f for f in FORMULAS]
+    out = io.StringIO()
+    assert exports.write(formulas_in_every_column, "messages", DAY, "csv", out) == 1
+    (message,) = csv.DictReader(io.StringIO(out.getvalue()))
+    assert message["provider_id"] == "'-2+3+cmd|' /C calc'!A0"
+    assert message["last_error"] == "'\t=1+1 from the provider"
+    # JSON Lines is read by programs, not spreadsheets: values stay exactly as stored
+    out = io.StringIO()
+    exports.write(formulas_in_every_column, "decisions", DAY, "jsonl", out)
+    assert [json.loads(line)["trigger_ref"] for line in out.getvalue().splitlines()] == FORMULAS

@@ -126,7 +126,18 @@ def test_a_missing_required_column_fails_the_file_naming_file_and_column(engine,
         import_file(engine, "holdings", write(tmp_path / "empty.csv", ""))
 
 
+def add_customer(engine, tmp_path, customer_id: str = "C1") -> None:
+    """Transactions refer to customers: the one they name is imported first."""
+    path = write(
+        tmp_path / "one_customer.csv",
+        CUSTOMER_HEADER.replace(",loyalty_tier", "")
+        + f"{customer_id},Jan,Jansen,nl,1980-01-02,+31612345678,jan@example.com,Weg,1,1234 AB,Utrecht,NL,\n",
+    )
+    assert import_file(engine, "customers", path).inserted == 1
+
+
 def test_transaction_values_are_checked_and_timestamps_stored_in_utc(engine, tmp_path):
+    add_customer(engine, tmp_path)
     path = write(
         tmp_path / "transactions.csv",
         TX_HEADER
@@ -136,7 +147,7 @@ def test_transaction_values_are_checked_and_timestamps_stored_in_utc(engine, tmp
         + "T4,C1,2026-11-19T10:00:00,1.00,EUR,,NL00INGB0000064210,,,,\n"
         + "T5,C1,2026-11-19T10:00:00,1.00,EUR,,,,60x1,,\n"
         + "T6,C1,yesterday,1.00,EUR,,,,,,\n"
-        + "T7,C1,2026-11-19,1.00,euro,,,,,,NLD\n",
+        + "T7,C1,2026-11-19T10:00:00,1.00,euro,,,,,,NLD\n",
     )
     report = import_file(engine, "transactions", path)
     assert (report.rows_read, report.inserted, report.rejected) == (7, 2, 5)
@@ -248,3 +259,56 @@ def test_a_line_that_is_not_utf8_is_rejected_alone(engine, tmp_path):
 def test_unknown_kind_is_refused(engine, tmp_path):
     with pytest.raises(ImportFileError, match="unknown import kind 'accounts'"):
         import_file(engine, "accounts", tmp_path / "x.csv")
+
+
+def test_what_would_be_silently_wrong_is_rejected_or_warned_about(engine, tmp_path):
+    """A customer twice in one file, a transaction of nobody, an unknown currency, a booking without
+    its time: each rejected naming file, row and column; unknown columns: one warning per file."""
+    customers = write(
+        tmp_path / "customers.csv",
+        CUSTOMER_HEADER.replace(",loyalty_tier", ",loyalty_tier,notes")
+        + "C1,Jan,Jansen,nl,1980-01-02,,,Weg,1,1234 AB,Utrecht,NL,,gold,\n"
+        + "C2,Piet,Pietersen,nl,1980-01-02,,,Weg,2,1234 AB,Utrecht,NL,,,\n"
+        + "C1,Johan,Jansen,nl,1981-03-04,,,Laan,9,2345 CD,Leiden,NL,,,moved\n",
+    )
+    report = import_file(engine, "customers", customers)
+    assert (report.rows_read, report.inserted, report.rejected) == (3, 2, 1) and report.balanced
+    assert [str(r) for r in report.rejections] == [
+        "customers.csv row 4, column customer_id: 'C1' is on row 2 already"
+    ]
+    assert report.warnings == ["customers.csv: unknown column(s) ignored: loyalty_tier, notes"]
+    assert "warning: customers.csv: unknown column(s) ignored: loyalty_tier, notes" in report.summary()
+    with engine.connect() as conn:
+        assert conn.scalar(select(Customer.first_name).where(Customer.customer_id == "C1")) == "Jan"
+
+    transactions = write(
+        tmp_path / "transactions.csv",
+        TX_HEADER
+        + "T1,C1,2026-11-19T10:00:00,-12.50,EUR,,,,,,\n"
+        + "T2,C9,2026-11-19T10:00:00,-12.50,EUR,,,,,,\n"
+        + "T3,C2,2026-11-19T10:00:00,-12.50,XYZ,,,,,,\n"
+        + "T4,C2,2026-11-19,-12.50,GBP,,,,,,\n"
+        + "T5,C2,2026-11-19T23:10:00+00:00,-12.50,gbp,,,,,,\n",
+    )
+    report = import_file(engine, "transactions", transactions)
+    assert (report.rows_read, report.inserted, report.rejected) == (5, 2, 3) and report.balanced
+    assert sorted(str(r) for r in report.rejections) == [
+        "transactions.csv row 3, column customer_id: no customer 'C9' (import customers first)",
+        "transactions.csv row 4, column currency: XYZ is not an ISO 4217 currency code",
+        "transactions.csv row 5, column booked_at: a date without a time '2026-11-19': "
+        "a date-time is required",
+    ]
+    assert report.warnings == []
+    with engine.connect() as conn:
+        assert conn.scalars(
+            select(Transaction.transaction_id).order_by(Transaction.transaction_id)
+        ).all() == [
+            "T1",
+            "T5",
+        ]
+        stored = conn.execute(
+            select(ImportRejection.row_number, ImportRejection.column_name).where(
+                ImportRejection.batch_id == report.batch_id
+            )
+        ).all()
+    assert sorted(tuple(r) for r in stored) == [(3, "customer_id"), (4, "currency"), (5, "booked_at")]

@@ -42,14 +42,17 @@ def ingest(engine, events) -> tracking.IngestResult:
         return tracking.ingest(session, events)
 
 
-def test_each_event_is_stored_once_whatever_its_id(engine):
+def test_each_event_is_stored_once_by_its_id_else_by_its_content(engine):
     add_customers(engine, customer("C1"))
     mid = add_message(engine, "C1", provider_id="SM1")
     first = ingest(engine, [sms_event(EventType.DELIVERED, "SM1")])
     again = ingest(engine, [sms_event(EventType.DELIVERED, "SM1")])
+    # a provider's own id says which event it is: equal content under another id is another event
     renamed = ingest(engine, [sms_event(EventType.DELIVERED, "SM1", event_id="another-id")])
     assert (first.stored, first.moved) == (1, 1)
-    assert (again.stored, again.duplicates, renamed.stored, renamed.duplicates) == (0, 1, 0, 1)
+    assert (again.stored, again.duplicates, renamed.stored, renamed.duplicates) == (0, 1, 1, 0)
+    no_id = [sms_event(EventType.DELIVERED, "SM1", 1, event_id=None)] * 2
+    assert (ingest(engine, no_id).stored, ingest(engine, no_id).stored) == (1, 0)
     assert status_of(engine, mid) == "delivered"
 
 

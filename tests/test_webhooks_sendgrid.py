@@ -100,10 +100,24 @@ def test_duplicates_by_id_and_by_content_change_nothing(web):
     delivered = event("delivered", mid, 5)
     assert web.sendgrid([delivered]).status_code == 204
     assert web.sendgrid([delivered]).status_code == 204  # SendGrid's retry: same sg_event_id
-    assert web.sendgrid([{**delivered, "sg_event_id": "a-new-id-same-event"}]).status_code == 204
     assert web.sendgrid([delivered, delivered]).status_code == 204  # repeated inside one batch
     assert stored_counts(web.engine)[0] == 1
+    # an event without an sg_event_id is known by its content alone
+    anonymous = {k: v for k, v in event("open", mid, 6).items() if k != "sg_event_id"}
+    assert web.sendgrid([anonymous]).status_code == 204
+    assert web.sendgrid([anonymous, anonymous]).status_code == 204
+    assert stored_counts(web.engine)[0] == 2
     assert status_of(web.engine, mid) == "delivered"
+
+
+def test_distinct_events_with_equal_content_are_all_stored(web):
+    """Opens of one email in the same second differ only in their sg_event_id: each is an event."""
+    mid = add_message(web.engine, "C1", channel="email")
+    opens = [{**event("open", mid, 7), "sg_event_id": f"b3Blbi{n:05d}"} for n in range(300)]
+    assert web.sendgrid(opens).status_code == 204
+    assert stored_counts(web.engine)[0] == 300
+    assert web.sendgrid(opens[:50]).status_code == 204  # SendGrid's retry of part of the batch
+    assert stored_counts(web.engine)[0] == 300
 
 
 def test_out_of_order_events_never_move_backwards(web):

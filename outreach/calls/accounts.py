@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.calls.models import ROLES, Agent, Team
@@ -96,17 +96,28 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
 
     ``MAX_FAILED_LOGINS`` wrong passwords in a row lock the account for ``LOCKOUT``: while locked
     even the right password is refused, and the answer looks like any other refusal (no hint for
-    someone guessing which accounts exist). A successful sign-in resets the count."""
+    someone guessing which accounts exist). A successful sign-in resets the count.
+
+    Each attempt is counted as a failure *before* the password is checked, in one atomic UPDATE that
+    is committed at once: parallel guesses cannot all read the same count, so at most
+    ``MAX_FAILED_LOGINS`` of them are ever checked against the real hash before the lock holds."""
     now = now or datetime.now(UTC)
-    agent = session.scalar(select(Agent).where(Agent.username == username.strip().lower()))
-    locked = agent is not None and agent.locked_until is not None and as_utc(agent.locked_until) > now
+    name = username.strip().lower()
+    attempt = _count_attempt(session, name, now)
+    session.commit()  # the attempt counts even if this sign-in never finishes
+    agent = session.get(Agent, attempt) if attempt is not None else None
     try:
-        HASHER.verify(agent.password_hash if agent and not locked else _dummy_hash(HASHER), password)
+        HASHER.verify(agent.password_hash if agent else _dummy_hash(HASHER), password)
     except (VerificationError, InvalidHashError):
-        if agent is not None and not locked:
-            _count_failure(agent, now)
+        if agent is not None and agent.locked_until is not None:
+            log.warning(
+                "agent account %s locked for %s after %d wrong passwords",
+                agent.id,
+                LOCKOUT,
+                MAX_FAILED_LOGINS,
+            )
         return None
-    if agent is None or locked or not agent.active:
+    if agent is None or not agent.active:
         return None
     agent.failed_logins, agent.locked_until = 0, None
     if HASHER.check_needs_rehash(agent.password_hash):
@@ -114,13 +125,23 @@ def authenticate(session: Session, username: str, password: str, now: datetime |
     return agent
 
 
-def _count_failure(agent: Agent, now: datetime) -> None:
-    agent.failed_logins = (agent.failed_logins or 0) + 1
-    if agent.failed_logins >= MAX_FAILED_LOGINS:
-        agent.failed_logins, agent.locked_until = 0, now + LOCKOUT
-        log.warning(
-            "agent account %s locked for %s after %d wrong passwords", agent.id, LOCKOUT, MAX_FAILED_LOGINS
+def _count_attempt(session: Session, username: str, now: datetime) -> int | None:
+    """Count one sign-in attempt of an unlocked agent; its id, or None when unknown or locked.
+
+    The attempt that reaches ``MAX_FAILED_LOGINS`` sets the lock in the same statement; a lock that
+    has run out starts the count afresh. Works on SQLite (3.35+, RETURNING) and PostgreSQL."""
+    expired = Agent.locked_until.is_not(None)  # the WHERE below lets only run-out locks through
+    count = case((expired, 1), else_=Agent.failed_logins + 1)
+    statement = (
+        update(Agent)
+        .where(Agent.username == username, or_(Agent.locked_until.is_(None), Agent.locked_until <= now))
+        .values(
+            failed_logins=count, locked_until=case((count >= MAX_FAILED_LOGINS, now + LOCKOUT), else_=None)
         )
+        .returning(Agent.id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return session.scalar(statement)
 
 
 def unlock(session: Session, username: str) -> Agent:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach import spreadsheets
 from outreach.calls.accounts import team_named
 from outreach.calls.hours import zone
 from outreach.calls.models import CallTask
@@ -85,28 +83,7 @@ def write(rows: list[dict], path: Path, fmt: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows({c: _inert(row[c]) for c in COLUMNS} for row in rows)
-        return path
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "calls"
-    sheet.append(list(COLUMNS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append([row[c] for c in COLUMNS])
-        for cell in sheet[sheet.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text stays text: a leading "=" is never a formula
-    sheet.freeze_panes = "A2"
-    book.save(path)
+            spreadsheets.write_csv(handle, COLUMNS, rows)
+    else:
+        spreadsheets.write_xlsx(path, COLUMNS, rows, title="calls")
     return path
-
-
-def _inert(value: object) -> object:
-    """Spreadsheets run CSV cells starting with = + - @ as formulas; a phone number "+31..." is safe."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not value[1:].isdigit():
-        return "'" + value
-    return value

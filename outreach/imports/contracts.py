@@ -1,8 +1,10 @@
 """The column contract of each bank file and how one row becomes one table row.
 
-Every file has a header row and is UTF-8; extra columns are ignored, missing required columns are
-an error. A value that breaks the contract rejects its row with the column and the reason, except
-unusable contact data on a customer: that row is imported with the field marked invalid.
+Every file has a header row and is UTF-8; extra columns are ignored (with one warning naming
+them), missing required columns are an error. A value that breaks the contract rejects its row
+with the column and the reason, except unusable contact data on a customer: that row is imported
+with the field marked invalid. A customer twice in one file and a transaction of an unknown
+customer are rejected too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from babel.numbers import is_currency
 
 from outreach.consent import CHOICES, ConsentError, check_scope
 from outreach.imports.fields import RowCheck
@@ -36,6 +40,8 @@ class Contract:
     convert: Callable[[RowCheck], dict[str, Any]]
     spec: TableSpec
     flags: Callable[[dict[str, Any], RowCheck], list[str]] = field(default=lambda row, check: [])
+    once_per_file: tuple[str, ...] = ()  # columns whose value may appear on one row of a file only
+    needs_customer: bool = False  # rows name a customer who must exist already
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -90,13 +96,22 @@ def _customer_flags(row: dict[str, Any], check: RowCheck) -> list[str]:
     return flags
 
 
+def _currency(check: RowCheck) -> str:
+    """An ISO 4217 code (CLDR's list, from Babel); EUR when empty."""
+    code = check.code("currency", CURRENCY, "a three-letter currency code")
+    if code and not is_currency(code):
+        check.fail("currency", f"{code} is not an ISO 4217 currency code")
+    return code or "EUR"
+
+
 def _transaction(check: RowCheck) -> dict[str, Any]:
     return {
         "transaction_id": check.text("transaction_id", required=True, max_len=40),
         "customer_id": check.text("customer_id", required=True, max_len=32),
-        "booked_at": check.timestamp("booked_at", required=True),
+        # the time of day matters (airport cash at night, quiet hours): a bare date would be midnight
+        "booked_at": check.timestamp("booked_at", required=True, date_only=False),
         "amount": check.amount("amount"),
-        "currency": check.code("currency", CURRENCY, "a three-letter currency code") or "EUR",
+        "currency": _currency(check),
         "counterparty_name": check.text("counterparty_name", max_len=200),
         "counterparty_iban": check.iban("counterparty_iban"),
         "description": check.text("description", max_len=300),
@@ -165,6 +180,7 @@ CONTRACTS: dict[str, Contract] = {
         optional=("timezone",),
         convert=_customer,
         flags=_customer_flags,
+        once_per_file=("customer_id",),  # two rows for one customer: which one is right is unknown
         spec=TableSpec(
             Customer.__table__,
             key=("customer_id",),
@@ -189,6 +205,7 @@ CONTRACTS: dict[str, Contract] = {
         ),
         optional=(),
         convert=_transaction,
+        needs_customer=True,
         spec=TableSpec(Transaction.__table__, key=("transaction_id",), lookup=("transaction_id",)),
     ),
     "consents": Contract(

@@ -1,10 +1,10 @@
-"""Reading a CSV file under the import contract: a header row, UTF-8, extra columns ignored,
-missing required columns an error naming the file and the column."""
+"""Reading a CSV file under the import contract: a header row, UTF-8, extra columns ignored (and
+reported), missing required columns an error naming the file and the column."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,9 +57,15 @@ class _Lines:
             yield text
 
 
-def read_csv(path: str | Path, columns: Iterable[str], required: Iterable[str]) -> Iterator[RawRow]:
+def read_csv(
+    path: str | Path,
+    columns: Iterable[str],
+    required: Iterable[str],
+    on_unknown_columns: Callable[[list[str]], None] | None = None,
+) -> Iterator[RawRow]:
     """Yield every record of ``path`` with the contract's ``columns`` (required ones checked in the
-    header first). Blank lines are not records and are not yielded."""
+    header first). Blank lines are not records and are not yielded. Header columns outside the
+    contract are ignored, and handed once to ``on_unknown_columns``."""
     path = Path(path)
     name = path.name
     try:
@@ -80,6 +86,10 @@ def read_csv(path: str | Path, columns: Iterable[str], required: Iterable[str]) 
         check_header(name, header, required)
         known = set(columns)
         wanted = [(index, column) for index, column in enumerate(header) if column in known]
+        unknown = [column or f"(column {index + 1} has no name)" for index, column in enumerate(header)
+                   if column not in known]  # fmt: skip
+        if unknown and on_unknown_columns is not None:
+            on_unknown_columns(unknown)
         width = len(header)
         while True:
             start = lines.line + 1

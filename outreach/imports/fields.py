@@ -111,8 +111,9 @@ class RowCheck:
             self.fail(column, f"not a date (YYYY-MM-DD) {shown(column, value)}")
             return None
 
-    def timestamp(self, column: str, *, required: bool = False) -> datetime | None:
-        """ISO 8601 date-time (or a date: midnight), in UTC; without an offset it is bank local time."""
+    def timestamp(self, column: str, *, required: bool = False, date_only: bool = True) -> datetime | None:
+        """ISO 8601 date-time (or, with ``date_only``, a date: midnight), in UTC; without an offset it
+        is bank local time."""
         value = self.value(column)
         if not value:
             if required:
@@ -124,6 +125,9 @@ class RowCheck:
             self.fail(column, f"not a date-time (ISO 8601) {shown(column, value)}")
             return None
         if len(value) == 10:  # a bare date
+            if not date_only:
+                self.fail(column, f"a date without a time {shown(column, value)}: a date-time is required")
+                return None
             parsed = datetime.combine(parsed.date(), time())
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=BANK_TIMEZONE)

@@ -53,6 +53,7 @@ class ImportReport:
     rejected: int = 0
     flagged: dict[str, int] = field(default_factory=dict)  # e.g. mobile_invalid: imported, marked
     rejections: list[Rejection] = field(default_factory=list)  # the first KEEP_IN_REPORT
+    warnings: list[str] = field(default_factory=list)  # about the file, not a row: nothing rejected
 
     @property
     def imported(self) -> int:
@@ -67,6 +68,9 @@ class ImportReport:
         if len(self.rejections) < KEEP_IN_REPORT:
             self.rejections.append(rejection)
 
+    def unknown_columns(self, columns: list[str]) -> None:
+        self.warnings.append(f"{self.file}: unknown column(s) ignored: {', '.join(columns)}")
+
     def flag(self, name: str) -> None:
         self.flagged[name] = self.flagged.get(name, 0) + 1
 
@@ -78,7 +82,7 @@ class ImportReport:
         )
         if self.flagged:
             text += "; imported but marked: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flagged.items()))
-        return text
+        return "\n".join([text, *(f"warning: {w}" for w in self.warnings)])
 
 
 def store_rejections(conn: Connection, batch_id: str, kind: str, rejections: Iterable[Rejection]) -> None:

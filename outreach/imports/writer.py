@@ -52,7 +52,7 @@ def _insert_statement(conn: Connection, spec: TableSpec):
     return insert(spec.table)
 
 
-def _one_of(conn: Connection, column, values: list[Any]):
+def one_of(conn: Connection, column, values: list[Any]):
     """``column IN values``; on PostgreSQL as ``= ANY(array)``: one parameter, not thousands."""
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
@@ -96,7 +96,7 @@ def write_chunk(conn: Connection, spec: TableSpec, rows: list[dict[str, Any]]) -
 
     table = spec.table
     conditions = [
-        _one_of(conn, table.c[column], sorted({row[column] for row in unique_rows.values()}, key=str))
+        one_of(conn, table.c[column], sorted({row[column] for row in unique_rows.values()}, key=str))
         for column in spec.lookup
     ]
     columns = [table.c[c] for c in (*spec.key, *spec.update)]

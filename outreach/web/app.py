@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
 from outreach.web import callcentre, unsubscribe, webhooks
+from outreach.web.headers import SecurityHeaders
 from outreach.web.limits import BodySizeLimit
 
 
@@ -14,6 +15,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Outreach", version="0.1.0")
     app.state.settings = settings
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so the 413 pages carry them too
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
