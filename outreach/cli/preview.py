@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from outreach.cli import app
-from outreach.cli.day_args import offers_and_day
+from outreach.cli.day_args import DayOption, offers_and_day
 from outreach.config import get_settings
 from outreach.db import make_engine
 from outreach.policy.engine import REASONS
@@ -23,7 +23,7 @@ console = Console()
 
 @app.command("preview")
 def preview(
-    day: str = typer.Option(date.today().isoformat(), "--date", help="The day to preview (YYYY-MM-DD)."),
+    day: date | None = DayOption("The day to preview (YYYY-MM-DD); default the bank's today."),
     limit: int = typer.Option(2, "--limit", min=0, max=50, help="Sample messages to render per channel."),
     at: str = typer.Option(
         None,
@@ -34,7 +34,7 @@ def preview(
 ) -> None:
     """Who would get what that day, and why not the others — without writing or sending anything."""
     settings = get_settings()
-    offers, run_date = offers_and_day(settings, day, console)
+    offers, run_date = offers_and_day(settings, day)
     zone = ZoneInfo(offers.policy.default_timezone)
     moment = datetime.fromisoformat(at) if at else datetime.combine(run_date, offers.policy.send_hour)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
