@@ -67,6 +67,11 @@ def test_every_command_refuses_a_bad_day_in_one_line_with_exit_2(env, command, b
     assert line.startswith("error: outreach " + command[0])
 
 
+def test_preview_refuses_a_bad_time_in_one_line(env):
+    line = _one_line_failure(CliRunner().invoke(app, ["preview", "--date", "2026-11-18", "--at", "9:30"]), 2)
+    assert "'9:30' is not a time" in line
+
+
 def test_explain_of_an_unknown_customer_fails_with_a_message(env):
     from outreach.db import upgrade
 

@@ -33,7 +33,7 @@ ExportKind = Enum("ExportKind", {kind: kind for kind in exports.KINDS}, type=str
 ExportFormat = Enum("ExportFormat", {fmt: fmt for fmt in exports.FORMATS}, type=str)
 
 
-def _day(value: date | None, option: str) -> date:
+def _day(value: date | None) -> date:
     return value if value is not None else date.today()
 
 
@@ -116,7 +116,7 @@ def generate_cmd(
     """Write a synthetic bank (customers, transactions, consents, suppressions, holdings) as CSV."""
     from outreach.synth import generate
 
-    day = _day(as_of, "--as-of")
+    day = _day(as_of)
     started = time.perf_counter()
     summary = generate(out_dir, customers=customers, seed=seed, as_of=day)
     for kind, count in summary.rows.items():
@@ -176,7 +176,7 @@ def candidates_cmd(
     show: int = typer.Option(50, "--show", help="How many rejected rows to list."),
 ) -> None:
     """Load a day's candidates: from a file drop, a SQL query, or (default) the payment signals."""
-    day = _day(run_date, "--date")
+    day = _day(run_date)
     engine = engine_for(get_settings().database_url)
     if file and (sql_url or query):
         raise typer.BadParameter("use --file or --sql-url/--query, not both")
@@ -211,7 +211,7 @@ def export_cmd(
     out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
 ) -> None:
     """Stream a day's decisions or ledger messages as CSV or JSON Lines (ids only, no contact data)."""
-    day = _day(run_date, "--date")
+    day = _day(run_date)
     engine = engine_for(get_settings().database_url)
     with _schema_hint():
         if out_file is None:

@@ -26,6 +26,16 @@ def parse_day(value: str | date | None) -> date | None:
     raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD")
 
 
+def parse_moment(value: str | datetime | None) -> datetime | None:
+    """An ISO date and time (``2026-12-04T09:30``, optionally with an offset), for ``--at``."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a time: use YYYY-MM-DDTHH:MM[+01:00]") from None
+
+
 def DayOption(help: str, *names: str) -> Any:  # noqa: N802 - reads like typer.Option at the call
     """A ``--date`` option parsed by ``parse_day``; None when left out (see ``or_today``)."""
     return typer.Option(None, *(names or ("--date",)), parser=parse_day, metavar="YYYY-MM-DD", help=help)
