@@ -50,7 +50,7 @@ def _database_problem(exc: OperationalError | ProgrammingError) -> str | None:
             f"the database {_database()} is locked by another process (a run or an import?): "
             "wait for it to finish, then try again"
         )
-    if "no such table" in text or "does not exist" in text and "relation" in text:
+    if "no such table" in text or ("does not exist" in text and "relation" in text):
         return f"the database {_database()} has no Outreach schema yet: run `outreach db upgrade`"
     if isinstance(exc, OperationalError) and (
         "connect" in text or "unable to open database" in text or "could not translate host" in text
