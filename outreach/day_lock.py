@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from outreach.db import as_utc
 from outreach.models import DayRun
@@ -136,11 +136,14 @@ def _postgresql(engine: Engine, day: date, holder: str) -> Iterator[None]:
             finally:
                 _release_row(engine, day, holder)
         finally:
-            keeper.execute(
-                text("SELECT pg_advisory_unlock(:space, :day)"),
-                {"space": ADVISORY_NAMESPACE, "day": day.toordinal()},
-            )
-            keeper.commit()
+            try:
+                keeper.execute(
+                    text("SELECT pg_advisory_unlock(:space, :day)"),
+                    {"space": ADVISORY_NAMESPACE, "day": day.toordinal()},
+                )
+                keeper.commit()
+            except DBAPIError:  # the connection was cut (and the lock went with it): not the run's failure
+                keeper.invalidate()
 
 
 @contextmanager

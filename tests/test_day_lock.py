@@ -189,3 +189,21 @@ def test_outreach_run_of_a_running_day_says_so_in_one_line(db_url, tmp_path, mon
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.output
     assert re.match(rf"error: day {DAY} is already running, started at \d{{4}}-\d\d-\d\d ", lines[0])
+
+
+@pytest.mark.postgres
+def test_a_cut_lock_connection_does_not_fail_the_run_and_frees_the_day(pg_url):
+    from sqlalchemy import text
+
+    engine = make_engine(pg_url)
+    # what an operator's pg_terminate_backend or a network cut does to the run's lock connection
+    with day_lock(engine, DAY), engine.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND objid = :day AND pid <> pg_backend_pid()"
+            ),
+            {"day": DAY.toordinal()},
+        )
+    assert _acquire_eventually(engine, DAY)
+    engine.dispose()
