@@ -26,11 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.chdir(REPO)  # offers.yaml and templates/ are read relative to the repository
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 from sqlalchemy import insert  # noqa: E402
 
+import flows  # noqa: E402,F401 - the project's Prefect settings (prefect.toml) before Prefect loads
 from bench.bench_providers import KEY, SENDER, SID, TOKEN, start_servers  # noqa: E402
 from channels.sendgrid_email import SendGridEmail  # noqa: E402
 from channels.twilio_sms import TwilioSMS  # noqa: E402

@@ -45,6 +45,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.chdir(REPO)
+import flows  # noqa: E402,F401 - the project's Prefect settings (prefect.toml) before Prefect loads
 
 DAY = date(2026, 11, 20)
 PG_ADMIN = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

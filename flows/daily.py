@@ -32,6 +32,7 @@ from outreach.campaigns.report import build_report
 from outreach.channel_setup import open_channel
 from outreach.completion import unfinished
 from outreach.config import Settings, get_settings, load_offers
+from outreach.day_lock import day_lock
 from outreach.db import engine_for, session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
@@ -272,39 +273,40 @@ def dispatch_due(
     day = date.fromisoformat(run_date) if run_date else bank_today()
     settings = get_settings()
     check_rate_limits(settings)  # missing limits fail here, before anything is claimed
-    for channel in KINDS:
-        reconcile_task(channel, day, lease_seconds, settle_seconds)
-    runs = start_shards(day, shards, shard_deployment) if shards > 1 else []
-    local = [c for c in KINDS if c not in SHARDED] if runs else list(KINDS)
-    total = DispatchReport()
-    for report in send_channels(day, local).values():
-        total.add(report)
-    tasks = call_tasks_task(day, settings.carry_days)
-    batches = print_batches_task(day, settings.carry_days)
-    shard_states = wait_for_shards(runs, shard_timeout_seconds) if runs else {}
-    logger.info(
-        "dispatch here: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d "
-        "call_tasks=%d; shards: %s",
-        total.claimed,
-        total.sent,
-        total.failed,
-        total.unknown,
-        total.requeued,
-        total.cancelled,
-        tasks,
-        shard_states or "none",
-    )
-    if total.held_paused:
-        logger.warning("%d messages held back: their campaign is paused", total.held_paused)
-    failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
-    left = unfinished_task(day, settings.carry_days)
-    if failed_shards or left:
-        raise DayIncomplete(
-            f"dispatch of {day.isoformat()} not finished: messages left {left or 'none'}, shards not "
-            f"completed {failed_shards or 'none'}. Run the day again: it reconciles claims older than "
-            "the lease and messages in doubt with the provider, then sends what is left (nothing twice)."
+    with day_lock(_engine(), day):  # re-entrant under daily-outreach; else one dispatch of a day at a time
+        for channel in KINDS:
+            reconcile_task(channel, day, lease_seconds, settle_seconds)
+        runs = start_shards(day, shards, shard_deployment) if shards > 1 else []
+        local = [c for c in KINDS if c not in SHARDED] if runs else list(KINDS)
+        total = DispatchReport()
+        for report in send_channels(day, local).values():
+            total.add(report)
+        tasks = call_tasks_task(day, settings.carry_days)
+        batches = print_batches_task(day, settings.carry_days)
+        shard_states = wait_for_shards(runs, shard_timeout_seconds) if runs else {}
+        logger.info(
+            "dispatch here: claimed=%d sent=%d failed=%d unknown=%d requeued=%d cancelled=%d "
+            "call_tasks=%d; shards: %s",
+            total.claimed,
+            total.sent,
+            total.failed,
+            total.unknown,
+            total.requeued,
+            total.cancelled,
+            tasks,
+            shard_states or "none",
         )
-    return {**vars(total), "call_tasks": tasks, "print_batches": batches, "shards": shard_states}
+        if total.held_paused:
+            logger.warning("%d messages held back: their campaign is paused", total.held_paused)
+        failed_shards = {name: state for name, state in shard_states.items() if state != "COMPLETED"}
+        left = unfinished_task(day, settings.carry_days)
+        if failed_shards or left:
+            raise DayIncomplete(
+                f"dispatch of {day.isoformat()} not finished: messages left {left or 'none'}, shards not "
+                f"completed {failed_shards or 'none'}. Run the day again: it reconciles claims older than "
+                "the lease and messages in doubt with the provider, then sends what is left (nothing twice)."
+            )
+        return {**vars(total), "call_tasks": tasks, "print_batches": batches, "shards": shard_states}
 
 
 def bank_today() -> date:
@@ -336,19 +338,25 @@ def daily_outreach(
     check_shards(0, shards)
     day = date.fromisoformat(run_date) if run_date else bank_today()
     check_rate_limits(get_settings())  # before candidates and decisions, not only before sending
-    loaded = load_candidates_task(day, candidates_file)
-    logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
-    for problem in loaded.get("campaigns", {}).get("invalid", []):
-        logger.error("campaign file left out: %s", problem)
-    plan = decide_task(day)
-    logger.info("plan: %s", plan)
-    try:
-        dispatched = dispatch_due(
-            day.isoformat(), shards, lease_seconds, settle_seconds, shard_deployment, shard_timeout_seconds
-        )
-    finally:
-        funnel_task(day)  # the funnel says what was done, also when something is left
-    campaigns = campaigns_task(day)
+    with day_lock(_engine(), day):  # a second run of the day stops here, having written nothing
+        loaded = load_candidates_task(day, candidates_file)
+        logger.info("candidates: %s", {k: v for k, v in loaded.items() if isinstance(v, int)})
+        for problem in loaded.get("campaigns", {}).get("invalid", []):
+            logger.error("campaign file left out: %s", problem)
+        plan = decide_task(day)
+        logger.info("plan: %s", plan)
+        try:
+            dispatched = dispatch_due(
+                day.isoformat(),
+                shards,
+                lease_seconds,
+                settle_seconds,
+                shard_deployment,
+                shard_timeout_seconds,
+            )
+        finally:
+            funnel_task(day)  # the funnel says what was done, also when something is left
+        campaigns = campaigns_task(day)
     return {
         "run_date": day.isoformat(),
         "candidates": loaded,

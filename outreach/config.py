@@ -226,6 +226,14 @@ def _key_path(loc: tuple, data: object) -> str:
     return "".join(parts)
 
 
+def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """One line naming the file and where in it: PyYAML's own message names ``<unicode string>``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{where}: not valid YAML: {problem}"
+
+
 def load_offers(path: str | Path) -> OffersFile:
     path = Path(path)
     try:
@@ -233,7 +241,7 @@ def load_offers(path: str | Path) -> OffersFile:
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_problem(path, exc)) from exc
     try:
         return OffersFile.model_validate(data or {})
     except ValidationError as exc:

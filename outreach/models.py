@@ -269,6 +269,16 @@ class InboundMessage(Base):
     raw: Mapped[dict | None] = mapped_column(JSON)
 
 
+class DayRun(Base):
+    """The run of a day in progress (outreach.day_lock): at most one per day, so a second run of the
+    same day stops before it writes anything. The row goes when the run ends."""
+
+    __tablename__ = "day_runs"
+    run_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))  # host/pid of the run
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 # Tables of self-contained areas live in their own modules; importing them here registers them.
 from outreach.calls import models as _call_models  # noqa: E402,F401
 from outreach.campaigns import tables as _campaign_tables  # noqa: E402,F401

@@ -164,8 +164,8 @@ def test_explain_tells_the_story_of_each_candidate(engine, cli):
     out = json.loads(cli("explain", "OUT", "--date", DAY.isoformat(), "--format", "json"))
     rule = next(r for r in out["candidates"][0]["rules"] if r["code"] == "opted_out_global")
     assert rule["verdict"] == "failed" and "opted out of it on 2026-01-01" in rule["facts"]
-    none = cli("explain", "NOBODY", "--date", DAY.isoformat())
-    assert "not in the customer table" in none and "No offer candidates" in none
+    none = cli.runner.invoke(app, ["explain", "NOBODY", "--date", DAY.isoformat()])
+    assert none.exit_code == 1 and "no customer 'NOBODY' in the customer table" in none.output
 
 
 def test_explain_notes_when_data_changed_after_the_decision(engine, cli):

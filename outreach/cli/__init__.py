@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from outreach.cli.errors import OutreachGroup
+
 app = typer.Typer(
+    cls=OutreachGroup,  # the one error boundary: see outreach/cli/errors.py
     name="outreach",
     help="Outreach: send a bank's personalised offers to customers who have not opted out.",
     no_args_is_help=True,

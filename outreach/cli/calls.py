@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from outreach.calls import accounts, export, tasks
 from outreach.calls.models import Agent, CallTask, Team
 from outreach.cli import app
+from outreach.cli.day_args import DayOption, or_today
 from outreach.config import ConfigError, get_settings, load_offers
 from outreach.db import make_engine, session_scope
 from outreach.rendering import Renderer, TemplateError
@@ -39,11 +40,8 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
-def _day(value: str | None) -> date:
-    try:
-        return date.fromisoformat(value) if value else date.today()
-    except ValueError:
-        _fail(f"--date {value!r}: use YYYY-MM-DD")
+def _day(value: date | None) -> date:
+    return or_today(value)
 
 
 # --------------------------------------------------------------------------- teams
@@ -159,7 +157,7 @@ def agents_unlock(username: str = typer.Argument(..., help="Sign-in name.")) -> 
 
 
 @calls_app.command("create")
-def calls_create(date_: str | None = typer.Option(None, "--date", help="Run date (default today).")) -> None:
+def calls_create(date_: date | None = DayOption("Run date (default today).")) -> None:
     """Create the day's call tasks from the ledger's sent call messages (idempotent)."""
     settings = get_settings()
     try:
@@ -175,9 +173,7 @@ def calls_create(date_: str | None = typer.Option(None, "--date", help="Run date
 
 @calls_app.command("expire")
 def calls_expire(
-    date_: str | None = typer.Option(
-        None, "--date", help="Expire tasks of this day and before (default today)."
-    ),
+    date_: str | None = DayOption("Expire tasks of this day and before (default today)."),
 ) -> None:
     """Expire tasks whose calling window has closed (run after calling hours)."""
     n = tasks.expire_tasks(_engine(), _day(date_))
@@ -186,7 +182,7 @@ def calls_expire(
 
 @calls_app.command("status")
 def calls_status(
-    date_: str | None = typer.Option(None, "--date", help="Calling day (default today)."),
+    date_: date | None = DayOption("Calling day (default today)."),
 ) -> None:
     """Tasks per team and state for a calling day."""
     day = _day(date_)
@@ -211,7 +207,7 @@ def calls_status(
 
 @calls_app.command("export")
 def calls_export(
-    date_: str | None = typer.Option(None, "--date", help="Calling day (default today)."),
+    date_: date | None = DayOption("Calling day (default today)."),
     team: str = typer.Option(..., "--team", help="Team whose list to export."),
     fmt: str = typer.Option("csv", "--format", help="csv or xlsx."),
     out: Path | None = typer.Option(

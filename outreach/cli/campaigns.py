@@ -14,6 +14,7 @@ from rich.table import Table
 from outreach.campaigns import state
 from outreach.campaigns.loader import LoadedCampaign, campaign_files, load_all, load_file
 from outreach.cli import app
+from outreach.cli.day_args import DayOption
 from outreach.config import ConfigError, OffersFile, get_settings, load_offers
 from outreach.db import engine_for, upgrade
 
@@ -40,13 +41,8 @@ def _today(offers: OffersFile) -> date:
     return datetime.now(ZoneInfo(offers.policy.default_timezone)).date()
 
 
-def _day(value: str | None, offers: OffersFile) -> date:
-    if value is None:
-        return _today(offers)
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint="--date") from None
+def _day(value: date | None, offers: OffersFile) -> date:
+    return value if value is not None else _today(offers)
 
 
 def _engine():
@@ -104,7 +100,7 @@ def validate(
 
 
 @campaigns_app.command("list")
-def list_campaigns(date_: str = typer.Option(None, "--date", help="Day to show (default today).")) -> None:
+def list_campaigns(date_: date | None = DayOption("Day to show (default today).")) -> None:
     """Every campaign: state, window, budget used and the day's volume."""
     offers = _offers()
     day = _day(date_, offers)
@@ -140,7 +136,7 @@ def list_campaigns(date_: str = typer.Option(None, "--date", help="Day to show (
 @campaigns_app.command("show")
 def show(
     name: str = typer.Argument(..., help="Campaign name."),
-    date_: str = typer.Option(None, "--date", help="Day to show (default today)."),
+    date_: date | None = DayOption("Day to show (default today)."),
 ) -> None:
     """One campaign: its definition, state, budget used, the day's volume and recent events."""
     offers = _offers()
@@ -246,7 +242,7 @@ def report(
     name: str = typer.Argument(..., help="Campaign name."),
     out_dir: Path = typer.Option(Path("reports"), "--out", help="Where the report files go."),
     fmt: ReportFormat = typer.Option("both", "--format", help="md, html or both."),
-    date_: str = typer.Option(None, "--date", help="Report as of this day (default today)."),
+    date_: date | None = DayOption("Report as of this day (default today)."),
     attribution_days: int = typer.Option(None, "--attribution-days", min=1, help="Override the campaign's."),
 ) -> None:
     """Results per variant and channel, uplift against the control group (95% CI), chart; Markdown/HTML."""

@@ -19,6 +19,7 @@ from outreach import exports
 from outreach.candidates import FileDrop, PaymentSignals, SqlQuery, load_candidates
 from outreach.candidates.base import CandidateSourceError
 from outreach.cli import app
+from outreach.cli.day_args import DayOption
 from outreach.config import ConfigError, get_settings, load_offers
 from outreach.db import engine_for
 from outreach.importer import KINDS, ImportFileError, ImportReport, import_file
@@ -32,13 +33,8 @@ ExportKind = Enum("ExportKind", {kind: kind for kind in exports.KINDS}, type=str
 ExportFormat = Enum("ExportFormat", {fmt: fmt for fmt in exports.FORMATS}, type=str)
 
 
-def _day(value: str | None, option: str) -> date:
-    if value is None:
-        return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"not a date (YYYY-MM-DD): {value!r}", param_hint=option) from None
+def _day(value: date | None) -> date:
+    return value if value is not None else date.today()
 
 
 def _offer_codes() -> list[str] | None:
@@ -115,12 +111,12 @@ def generate_cmd(
     customers: int = typer.Option(10_000, "--customers", "-n", min=1, help="How many customers."),
     seed: int = typer.Option(1, "--seed", "-s", help="Same seed and date, same files."),
     out_dir: Path = typer.Option(Path("demo/bank"), "--out", "-o", help="Folder for the CSV files."),
-    as_of: str | None = typer.Option(None, "--as-of", help="The bank's 'today' (YYYY-MM-DD); default today."),
+    as_of: date | None = DayOption("The bank's 'today' (YYYY-MM-DD); default today.", "--as-of"),
 ) -> None:
     """Write a synthetic bank (customers, transactions, consents, suppressions, holdings) as CSV."""
     from outreach.synth import generate
 
-    day = _day(as_of, "--as-of")
+    day = _day(as_of)
     started = time.perf_counter()
     summary = generate(out_dir, customers=customers, seed=seed, as_of=day)
     for kind, count in summary.rows.items():
@@ -168,7 +164,7 @@ def import_cmd(
 
 @app.command("candidates")
 def candidates_cmd(
-    run_date: str | None = typer.Option(None, "--date", "-d", help="Run date (YYYY-MM-DD); default today."),
+    run_date: date | None = DayOption("Run date (YYYY-MM-DD); default today.", "--date", "-d"),
     file: str | None = typer.Option(
         None, "--file", help="A file drop: path pattern with {date} (CSV or Parquet)."
     ),
@@ -180,7 +176,7 @@ def candidates_cmd(
     show: int = typer.Option(50, "--show", help="How many rejected rows to list."),
 ) -> None:
     """Load a day's candidates: from a file drop, a SQL query, or (default) the payment signals."""
-    day = _day(run_date, "--date")
+    day = _day(run_date)
     engine = engine_for(get_settings().database_url)
     if file and (sql_url or query):
         raise typer.BadParameter("use --file or --sql-url/--query, not both")
@@ -210,12 +206,12 @@ def candidates_cmd(
 @app.command("export")
 def export_cmd(
     kind: ExportKind = typer.Argument(..., help="decisions or messages"),
-    run_date: str | None = typer.Option(None, "--date", "-d", help="The day (YYYY-MM-DD); default today."),
+    run_date: date | None = DayOption("The day (YYYY-MM-DD); default today.", "--date", "-d"),
     fmt: ExportFormat = typer.Option(ExportFormat("csv"), "--format", "-f", help="csv or jsonl"),
     out_file: Path | None = typer.Option(None, "--out", "-o", help="Write to a file instead of stdout."),
 ) -> None:
     """Stream a day's decisions or ledger messages as CSV or JSON Lines (ids only, no contact data)."""
-    day = _day(run_date, "--date")
+    day = _day(run_date)
     engine = engine_for(get_settings().database_url)
     with _schema_hint():
         if out_file is None:

@@ -9,7 +9,8 @@ import typer
 from rich.console import Console
 
 from outreach.cli import app
-from outreach.cli.day_args import offers_and_day
+from outreach.cli.day_args import DayOption, offers_and_day
+from outreach.cli.errors import UserError
 from outreach.cli.message import content_lines
 from outreach.config import get_settings
 from outreach.db import make_engine
@@ -33,17 +34,21 @@ OUTCOME = {
 @app.command("explain")
 def explain(
     customer_id: str = typer.Argument(..., help="Customer id."),
-    day: str = typer.Option(date.today().isoformat(), "--date", help="The day (YYYY-MM-DD)."),
+    day: date | None = DayOption("The day (YYYY-MM-DD); default the bank's today."),
     output: str = typer.Option("text", "--format", help="text | json"),
 ) -> None:
     """Each candidate of the customer that day: every rule in order, outcome, legal basis, messages."""
     settings = get_settings()
-    offers, run_date = offers_and_day(settings, day, console)
+    offers, run_date = offers_and_day(settings, day)
     engine = make_engine(settings.database_url)
     try:
         result = explain_customer(engine, customer_id, run_date, offers)
     finally:
         engine.dispose()
+    if not result.customer_known and not result.candidates:
+        raise UserError(
+            f"no customer {customer_id!r} in the customer table ({settings.database_url.split('@')[-1]})"
+        )
     if output == "json":
         print(json.dumps(result.to_json(), indent=2, default=str))
         return

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from outreach.cli import app
+from outreach.cli.day_args import DayOption, bank_today, or_today
+from outreach.cli.errors import quiet_known_errors
 from outreach.config import Settings, get_settings, load_offers
+from outreach.day_lock import day_lock
 from outreach.db import engine_for, upgrade
 from outreach.funnel import Funnel, compute
 
 console = Console()
-
-
-def today() -> date:
-    """The bank's calendar day (Amsterdam), not the server's UTC date."""
-    settings = get_settings()
-    zone = load_offers(settings.offers_file).policy.default_timezone
-    return datetime.now(ZoneInfo(zone)).date()
 
 
 def _prefect_env() -> None:
@@ -32,9 +27,18 @@ def _prefect_env() -> None:
 
 
 def run_flow(run_date: date, candidates_file: Path | None) -> dict:
+    """Run the day's flow here. What a user can fix is checked first, so that it is said in one line
+    by the error boundary rather than logged by Prefect with a traceback."""
+    settings = get_settings()
+    load_offers(settings.offers_file)
+    if candidates_file is not None and not candidates_file.is_file():
+        raise FileNotFoundError(2, "No such file", str(candidates_file))
+    with day_lock(engine_for(settings.database_url), run_date):
+        pass  # free now; the flow holds it while it runs (a run starting meanwhile still stops it)
     _prefect_env()
     from flows.daily import daily_outreach  # Prefect is imported only when a flow runs
 
+    quiet_known_errors()
     return daily_outreach(
         run_date=run_date.isoformat(), candidates_file=str(candidates_file) if candidates_file else None
     )
@@ -74,7 +78,7 @@ def print_funnel(funnel: Funnel) -> None:
 
 @app.command("run")
 def run(
-    run_date: str = typer.Option(None, "--date", help="Day to run (YYYY-MM-DD); default today."),
+    run_date: date | None = DayOption("Day to run (YYYY-MM-DD); default the bank's today."),
     candidates: Path = typer.Option(
         None, "--candidates", help="A candidates CSV/Parquet instead of payment signals."
     ),
@@ -82,7 +86,7 @@ def run(
     """Run the daily-outreach flow for a date (idempotent: a second run sends nothing twice)."""
     settings = get_settings()
     upgrade(settings.database_url)
-    day = date.fromisoformat(run_date) if run_date else today()
+    day = or_today(run_date, settings)
     run_flow(day, candidates)
     print_funnel(compute(engine_for(settings.database_url), day))
 
@@ -112,7 +116,7 @@ def demo(
     settings = _demo_unsubscribe_secret(get_settings())
     upgrade(settings.database_url)
     engine = engine_for(settings.database_url)
-    day = today()
+    day = bank_today(settings)
     if _customer_count(engine) == 0:
         console.print(f"[bold]Generating a synthetic bank of {customers:,} customers[/bold] in {data_dir}/")
         generate(data_dir, customers=customers, seed=seed, as_of=day)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from outreach.cli import app
+from outreach.cli.day_args import DayOption
 from outreach.config import get_settings
 from outreach.db import engine_for
 from outreach.delivery_status import lifecycle
@@ -26,18 +26,13 @@ COLUMNS = (
 )
 
 
-def _parse_day(value: str | None) -> date:
-    if value is None:
-        return datetime.now(UTC).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD", param_hint="--date") from exc
+def _parse_day(value: date | None) -> date:
+    return value if value is not None else datetime.now(UTC).date()
 
 
 @app.command()
 def status(
-    day: str = typer.Option(None, "--date", help="Run date, YYYY-MM-DD (default: today, UTC)."),
+    day: date | None = DayOption("Run date, YYYY-MM-DD (default: today, UTC)."),
 ) -> None:
     """Sent, delivered, failed (top reasons), bounced and opted out after contact, per channel and offer."""
     run_date = _parse_day(day)
