@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -65,32 +68,64 @@ def pg_template() -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     upgrade(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
     yield name
+    for done in _drops:  # the clones first; a failed drop raises here instead of vanishing
+        done.result()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _fresh_pg(template: str) -> tuple[str, callable]:
+# DROP DATABASE waits for a checkpoint (0.1-2.5 s here): a test's clone is dropped on this one
+# background thread while the next tests run; the session's end waits for the last drop.
+_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+_drops: list[Future] = []
+
+
+def _fresh_pg(template: str) -> tuple[str, Callable[[], None]]:
     name = f"outreach_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
 
-    def drop() -> None:
+    def drop_now() -> None:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
+    def drop() -> None:
+        _drops.append(_dropper.submit(drop_now))
+
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, made once per session (per xdist worker): a test copies it instead of
+    running every Alembic migration again (about a second each on this machine)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "outreach.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file so one copy holds everything
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite(sqlite_template) -> Callable[[Path], str]:
+    """``migrated_sqlite(path)`` puts a migrated database at ``path`` and returns its URL."""
+
+    def make(path: Path) -> str:
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return make
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """A freshly migrated database URL, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outreach.db'}"
-        upgrade(url)
-        yield url
+        yield request.getfixturevalue("migrated_sqlite")(tmp_path / "outreach.db")
     else:
         url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
         yield url
@@ -98,10 +133,8 @@ def db_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'outreach.db'}"
-    upgrade(url)
-    return url
+def sqlite_url(tmp_path, migrated_sqlite) -> str:
+    return migrated_sqlite(tmp_path / "outreach.db")
 
 
 @pytest.fixture
