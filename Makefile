@@ -21,9 +21,14 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/outreach demo
 
+# pytest-xdist workers, each file on one worker: a file's module fixtures (provider servers, the
+# integration cluster) start once. Not loadgroup: it ignores xdist_group under pytest 9.2
+# (pytest-xdist issue 1386).
+TEST_WORKERS ?= 2
+
 test: $(VENV)/.installed chromium
 	$(VENV)/bin/ruff check outreach channels flows tests bench
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
 chromium:
