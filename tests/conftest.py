@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from outreach.db import make_engine, upgrade
 
@@ -22,6 +23,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # about something else (worker processes inherit this); tests/test_dispatch_windows.py checks it
 # with a fixed clock. Decision-time quiet hours stay in force everywhere.
 os.environ.setdefault("OUTREACH_SEND_WINDOW_CHECK", "false")
+# A pytest-xdist worker runs with COLUMNS=80 set (a serial run has none): the CLI's rich consoles,
+# made at import, would keep 80 columns and ignore the width a test's CliRunner asks for.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 PG_ADMIN_URL = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
@@ -81,16 +86,19 @@ _dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
 _drops: list[Future] = []
 
 
+# no pool: the server (max_connections 100) is shared with the integration cluster and other runs,
+# so a clone waiting to be dropped must not hold an idle connection
+_admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
 def _fresh_pg(template: str) -> tuple[str, Callable[[], None]]:
     name = f"outreach_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
+    with _admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
 
     def drop_now() -> None:
-        with admin.connect() as conn:
+        with _admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
     def drop() -> None:
         _drops.append(_dropper.submit(drop_now))
