@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from outreach.db import make_engine, upgrade
 
@@ -19,6 +23,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # about something else (worker processes inherit this); tests/test_dispatch_windows.py checks it
 # with a fixed clock. Decision-time quiet hours stay in force everywhere.
 os.environ.setdefault("OUTREACH_SEND_WINDOW_CHECK", "false")
+# A pytest-xdist worker runs with COLUMNS=80 set (a serial run has none): the CLI's rich consoles,
+# made at import, would keep 80 columns and ignore the width a test's CliRunner asks for.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 PG_ADMIN_URL = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent
@@ -65,32 +73,67 @@ def pg_template() -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     upgrade(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
     yield name
+    for done in _drops:  # the clones first; a failed drop raises here instead of vanishing
+        done.result()
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
 
 
-def _fresh_pg(template: str) -> tuple[str, callable]:
+# DROP DATABASE waits for a checkpoint (0.1-2.5 s here): a test's clone is dropped on this one
+# background thread while the next tests run; the session's end waits for the last drop.
+_dropper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+_drops: list[Future] = []
+
+
+# no pool: the server (max_connections 100) is shared with the integration cluster and other runs,
+# so a clone waiting to be dropped must not hold an idle connection
+_admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+
+def _fresh_pg(template: str) -> tuple[str, Callable[[], None]]:
     name = f"outreach_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
+    with _admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
 
-    def drop() -> None:
-        with admin.connect() as conn:
+    def drop_now() -> None:
+        with _admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+
+    def drop() -> None:
+        _drops.append(_dropper.submit(drop_now))
 
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", drop
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A migrated SQLite file, made once per session (per xdist worker): a test copies it instead of
+    running every Alembic migration again (about a second each on this machine)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "outreach.db"
+    upgrade(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:  # fold the WAL into the file so one copy holds everything
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite(sqlite_template) -> Callable[[Path], str]:
+    """``migrated_sqlite(path)`` puts a migrated database at ``path`` and returns its URL."""
+
+    def make(path: Path) -> str:
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+
+    return make
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path) -> str:
     """A freshly migrated database URL, once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outreach.db'}"
-        upgrade(url)
-        yield url
+        yield request.getfixturevalue("migrated_sqlite")(tmp_path / "outreach.db")
     else:
         url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
         yield url
@@ -98,10 +141,8 @@ def db_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
-    url = f"sqlite:///{tmp_path / 'outreach.db'}"
-    upgrade(url)
-    return url
+def sqlite_url(tmp_path, migrated_sqlite) -> str:
+    return migrated_sqlite(tmp_path / "outreach.db")
 
 
 @pytest.fixture
@@ -126,3 +167,14 @@ def prefect_server():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Whole files, longest first (the integration cluster, then files with slow tests), so that on
+    xdist workers the short files fill the time at the end instead of one long file running alone.
+    Within a file the order stays as written."""
+    rank: dict[Path, int] = {}
+    for item in items:
+        kind = 0 if item.get_closest_marker("integration") else 1 if item.get_closest_marker("slow") else 2
+        rank[item.path] = min(kind, rank.get(item.path, 2))
+    items.sort(key=lambda item: rank[item.path])

@@ -240,16 +240,15 @@ def test_control_group_gets_a_decision_and_no_message(engine, world):
     assert funnel.balanced and funnel.eligible == 400
 
 
-def test_assignment_is_the_same_on_a_rerun_from_scratch(engine, world, tmp_path):
+def test_assignment_is_the_same_on_a_rerun_from_scratch(engine, world, tmp_path, migrated_sqlite):
     """Arms and variants come from a hash: a second database with the same bank picks the same people."""
-    from outreach.db import make_engine, upgrade
+    from outreach.db import make_engine
 
     text = campaign_yaml("ab", holdout_percent="20", variants=AB_VARIANTS)
     results = []
     for target in (engine, None):
         if target is None:
-            url = f"sqlite:///{tmp_path / 'second.db'}"
-            upgrade(url)
+            url = migrated_sqlite(tmp_path / "second.db")
             target = make_engine(url)
             world.settings = world.settings.model_copy(update={"database_url": url})
         bank(target, 300)

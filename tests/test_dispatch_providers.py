@@ -174,18 +174,17 @@ def spawn_worker(db_url: str, kind: str, url: str, worker: str, batch_size: int 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sms", "email"])
-def test_sigkill_at_random_points_then_rerun_sends_each_message_exactly_once(tmp_path, kind, request):
+def test_sigkill_at_random_points_then_rerun_sends_each_message_exactly_once(
+    tmp_path, kind, request, migrated_sqlite
+):
     """Several trials: kill the worker when the provider has seen a random number of sends, then
     rerun; in-doubt messages are reconciled, nothing is sent twice, nothing is lost."""
-    from outreach.db import upgrade
-
     n = 80
     chooser = random.Random(20261118)
     server = request.getfixturevalue("twilio_server" if kind == "sms" else "sendgrid_server")
     kills, in_doubt, reconciled = [], 0, 0
     for trial in range(4):
-        url = f"sqlite:///{tmp_path / f'trial{trial}.db'}"
-        upgrade(url)
+        url = migrated_sqlite(tmp_path / f"trial{trial}.db")
         engine = make_engine(url)
         plan_day(engine, kind, n)
         server.reset()

@@ -18,6 +18,10 @@ from outreach.db import upgrade
 from outreach.web.app import create_app
 from tests.webhook_kit import PUBLIC_URL, SendGridSigner, close_web, make_settings, make_web, twilio_signature
 
+# schemathesis gives every generated case of a test the same node id, and pytest-xdist would run
+# only one of them: `make test` runs this file in its serial part
+pytestmark = pytest.mark.serial
+
 FAST = settings(
     max_examples=12,
     deadline=None,
