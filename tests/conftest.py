@@ -13,12 +13,16 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from outreach.db import make_engine, upgrade
+from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The suite runs at any hour, so the send-time quiet-hours re-check is off for tests that are
 # about something else (worker processes inherit this); tests/test_dispatch_windows.py checks it
 # with a fixed clock. Decision-time quiet hours stay in force everywhere.
 os.environ.setdefault("OUTREACH_SEND_WINDOW_CHECK", "false")
+# Commands a test runs without naming the files read the fixture copies, not the operator's working files.
+os.environ.setdefault("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
+os.environ.setdefault("OUTREACH_CAMPAIGNS_DIR", str(CAMPAIGNS_DIR))
 
 PG_ADMIN_URL = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent

@@ -14,6 +14,7 @@ from outreach.dispatch import Dispatcher
 from outreach.models import Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_customers, add_suppression, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 def setup_day(engine, n=5, channel_overrides=None):
     add_customers(engine, *[customer(f"C{i}", **(channel_overrides or {})) for i in range(n)])
     add_candidates(engine, DAY, *[(f"C{i}", "KIDS_SAVINGS") for i in range(n)])
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
 
 
 def due(engine, channel):
@@ -40,7 +41,7 @@ def make(engine, tmp_path, channel):
     return Dispatcher(
         engine,
         settings,
-        load_offers("offers.yaml"),
+        load_offers(OFFERS_FILE),
         load_channel("email", "outbox", outbox_dir=settings.outbox_dir) if channel is None else channel,
         "w1",
     )

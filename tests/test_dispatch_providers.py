@@ -27,6 +27,7 @@ from outreach.planning import decide_day
 from outreach.sending import reconcile_in_doubt, send_due
 from tests.dispatch_worker import channel_for
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import sendgrid_server, twilio_server  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,7 +47,7 @@ def email(n: int) -> str:
 def plan_day(engine, kind: str, n: int) -> None:
     add_customers(engine, *[customer(f"C{i}", mobile=mobile(i), email=email(i)) for i in range(n)])
     add_candidates(engine, DAY, *[(f"C{i}", OFFER[kind]) for i in range(n)])
-    decide_day(engine, DAY, load_offers(REPO / "offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     assert len(ledger(engine)) == n and {m.channel for m in ledger(engine).values()} == {kind}
 
 
@@ -57,7 +58,7 @@ def ledger(engine) -> dict[str, Message]:
 
 def dispatcher(engine, channel, worker: str = "w1") -> Dispatcher:
     return Dispatcher(
-        engine, Settings(database_url=str(engine.url)), load_offers(REPO / "offers.yaml"), channel, worker
+        engine, Settings(database_url=str(engine.url)), load_offers(OFFERS_FILE), channel, worker
     )
 
 
