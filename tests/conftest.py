@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from outreach.db import make_engine, upgrade
+from tests.clock import clock  # noqa: F401 (the suite's one clock, a fixture)
 from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

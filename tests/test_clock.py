@@ -1,0 +1,64 @@
+"""The suite's clock is the one it claims: real in `make test`, shifted in `make test-future`.
+
+PostgreSQL's server runs outside the shift (libfaketime is preloaded only into the processes pytest
+starts), so its now() is the machine's real time to compare with.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.clock import DAY, NOON, at, shift_requested, wall_clock_at
+
+
+@pytest.mark.postgres
+def test_this_process_runs_on_the_requested_clock(pg_url):
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            real = conn.execute(text("select now()")).scalar_one()
+    finally:
+        engine.dispose()
+    ahead = datetime.now(UTC) - real
+    assert abs(ahead - shift_requested()) < timedelta(minutes=5), f"clock is {ahead} ahead of the server"
+
+
+def test_the_shift_reaches_processes_the_suite_starts():
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.time())"], capture_output=True, text=True, check=True
+    )
+    assert abs(float(child.stdout) - datetime.now(UTC).timestamp()) < 60
+
+
+def test_wall_clock_at_pins_this_process_and_ticks_on():
+    with wall_clock_at(at(DAY, 9, 30)):
+        first = datetime.now(UTC)
+        assert first.date() == DAY and (first.hour, first.minute) == (9, 30)
+    assert datetime.now(UTC) > NOON  # back on the suite's (possibly shifted) clock afterwards
+
+
+def test_clock_fixture_starts_at_noon_of_the_reference_day(clock):
+    assert abs(datetime.now(UTC) - NOON) < timedelta(minutes=1)
+    clock.shift(timedelta(days=400))
+    assert datetime.now(UTC).date() == DAY + timedelta(days=400)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("+400d", timedelta(days=400)), ("+9600h", timedelta(hours=9600)), ("86400", timedelta(days=1))],
+)
+def test_shift_syntax(monkeypatch, raw, expected):
+    monkeypatch.setenv("OUTREACH_TEST_CLOCK_SHIFT", raw)
+    assert shift_requested() == expected
+
+
+def test_an_unreadable_shift_is_named(monkeypatch):
+    monkeypatch.setenv("OUTREACH_TEST_CLOCK_SHIFT", "next year")
+    with pytest.raises(ValueError, match="OUTREACH_TEST_CLOCK_SHIFT='next year'"):
+        shift_requested()
