@@ -1,6 +1,6 @@
 """Dispatch through the outbox channels: claims, consent recheck, idempotent reruns."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -64,10 +64,13 @@ def test_sends_each_message_once_even_when_dispatched_twice(engine, tmp_path):
 
 def test_opt_out_between_planning_and_sending_cancels(engine, tmp_path):
     setup_day(engine, n=3)
+    objected = NOON + timedelta(minutes=5)  # the test's clock, never the wall clock
     with session_scope(engine) as session:
-        consent.record(session, "C1", "email", "opt_out", "test")
-        consent.record(session, "C2", "all", "opt_out", "test")
-    report = make(engine, tmp_path, None).send_ids(due(engine, "email"))
+        consent.record(session, "C1", "email", "opt_out", "test", at=objected)
+        consent.record(session, "C2", "all", "opt_out", "test", at=objected)
+    dispatcher = make(engine, tmp_path, None)
+    dispatcher.clock = lambda: NOON + timedelta(minutes=10)
+    report = dispatcher.send_ids(due(engine, "email"))
     assert (report.sent, report.cancelled) == (1, 2)
     assert statuses(engine) == {"C0": "sent", "C1": "cancelled", "C2": "cancelled"}
 
