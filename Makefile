@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: demo test test-future integration lint venv clean chromium faketime
+.PHONY: demo test test-future integration lint venv clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -25,18 +25,14 @@ test: $(VENV)/.installed chromium
 	$(VENV)/bin/ruff check outreach channels flows tests bench
 	$(VENV)/bin/python -m pytest -q
 
-# The whole suite with every process's clock a year and a month ahead (FUTURE=+800d for more):
-# libfaketime is preloaded into pytest and so into every process it starts (workers, uvicorn,
-# Prefect, CLI runs). Monotonic time stays real: faking it hangs Python's timed waits.
-# PostgreSQL's server clock stays real; product code never reads it.
+# The whole suite with the clock a year and a month ahead (FUTURE=+800d for more): every Python
+# process of the run (pytest, workers, uvicorn, Prefect, CLI runs) imports tests/timeshift/sitecustomize.py
+# through PYTHONPATH and travels by that offset with time-machine. PostgreSQL's server clock stays
+# real; product code never reads it.
 FUTURE ?= +400d
-test-future: $(VENV)/.installed chromium faketime
-	FAKETIME_DONT_FAKE_MONOTONIC=1 OUTREACH_TEST_CLOCK_SHIFT='$(FUTURE)' \
-	  faketime -f '$(FUTURE)' $(VENV)/bin/python -m pytest -q
-
-faketime:
-	@command -v faketime >/dev/null || apt-get install -y --no-install-recommends faketime \
-	  || (apt-get update && apt-get install -y --no-install-recommends faketime)
+test-future: $(VENV)/.installed chromium
+	OUTREACH_TEST_CLOCK_SHIFT='$(FUTURE)' PYTHONPATH=$(CURDIR)/tests/timeshift$${PYTHONPATH:+:$$PYTHONPATH} \
+	  $(VENV)/bin/python -m pytest -q
 
 # The browser tests drive Debian's chromium (Playwright's own browser download cannot work here).
 chromium:

@@ -2,8 +2,8 @@
 
 A test that decides a fixed day stamps that day's events (consents, holds, sign-ins, webhooks) on the
 same test clock, never on the wall clock: a test that mixes the two breaks the day the calendar passes
-its fixed dates. `make test-future` runs the whole suite with every process's clock shifted ahead
-(libfaketime, see the Makefile) to prove it; tests/test_clock.py checks that shift is really there.
+its fixed dates. `make test-future` runs the whole suite with every Python process's clock shifted
+ahead (tests/timeshift/sitecustomize.py) to prove it; tests/test_clock.py checks the shift is there.
 
 Product code takes a ``now``/``at``/``today`` argument wherever it stamps time; tests pass ``at(...)``.
 Where a test drives code that reads the wall clock and offers no such argument (a web request, a CLI
@@ -12,14 +12,14 @@ command in this process), it pins this process's clock with the ``clock`` fixtur
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 
 import pytest
 import time_machine
+
+from tests.timeshift.sitecustomize import shift_requested  # noqa: F401 (re-exported)
 
 # The suite's reference day and instant (a Tuesday, inside every channel's sending hours).
 DAY = date(2026, 12, 1)
@@ -45,16 +45,3 @@ def clock() -> Iterator[time_machine.Traveller]:
     ``clock.move_to(...)`` or ``clock.shift(timedelta(...))``."""
     with wall_clock_at(NOON) as traveller:
         yield traveller
-
-
-def shift_requested() -> timedelta:
-    """The shift `make test-future` asked for (OUTREACH_TEST_CLOCK_SHIFT, libfaketime's "+400d"
-    syntax with d/h/m/s or plain seconds), zero when the suite runs on the real clock."""
-    raw = os.environ.get("OUTREACH_TEST_CLOCK_SHIFT", "").strip()
-    if not raw:
-        return timedelta(0)
-    found = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)([dhms]?)", raw)
-    if not found:
-        raise ValueError(f"OUTREACH_TEST_CLOCK_SHIFT={raw!r}: expected e.g. +400d, +9600h or +34560000")
-    amount, unit = float(found.group(1)), found.group(2) or "s"
-    return timedelta(**{{"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}[unit]: amount})

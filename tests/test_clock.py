@@ -1,7 +1,7 @@
 """The suite's clock is the one it claims: real in `make test`, shifted in `make test-future`.
 
-PostgreSQL's server runs outside the shift (libfaketime is preloaded only into the processes pytest
-starts), so its now() is the machine's real time to compare with.
+PostgreSQL's server runs outside the shift (only Python processes of the run travel), so its now() is
+the machine's real time to compare with.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def test_this_process_runs_on_the_requested_clock(pg_url):
     assert abs(ahead - shift_requested()) < timedelta(minutes=5), f"clock is {ahead} ahead of the server"
 
 
-def test_the_shift_reaches_processes_the_suite_starts():
+def test_the_shift_reaches_python_processes_the_suite_starts():
     import subprocess
     import sys
 
