@@ -6,6 +6,7 @@ the machine's real time to compare with.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -62,3 +63,13 @@ def test_an_unreadable_shift_is_named(monkeypatch):
     monkeypatch.setenv("OUTREACH_TEST_CLOCK_SHIFT", "next year")
     with pytest.raises(ValueError, match="OUTREACH_TEST_CLOCK_SHIFT='next year'"):
         shift_requested()
+
+
+def test_children_with_their_own_pythonpath_still_travel(monkeypatch, tmp_path):
+    from tests.timeshift.sitecustomize import HERE, python_path, shift_env
+
+    monkeypatch.delenv("OUTREACH_TEST_CLOCK_SHIFT", raising=False)
+    assert python_path(tmp_path) == str(tmp_path) and shift_env() == {}
+    monkeypatch.setenv("OUTREACH_TEST_CLOCK_SHIFT", "+400d")
+    assert python_path(tmp_path).split(os.pathsep) == [str(tmp_path), str(HERE)]
+    assert shift_env() == {"OUTREACH_TEST_CLOCK_SHIFT": "+400d"}

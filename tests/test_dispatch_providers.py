@@ -29,6 +29,7 @@ from tests.dispatch_worker import channel_for
 from tests.factories import add_candidates, add_customers, customer
 from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import sendgrid_server, twilio_server  # noqa: F401 - fixtures
+from tests.timeshift.sitecustomize import python_path
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
@@ -167,7 +168,7 @@ def spawn_worker(db_url: str, kind: str, url: str, worker: str, batch_size: int 
             str(batch_size),
         ],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": python_path(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
 UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
@@ -26,6 +28,19 @@ def shift_requested() -> timedelta:
     if not found:
         raise ValueError(f"OUTREACH_TEST_CLOCK_SHIFT={raw!r}: expected e.g. +400d, +9600h or +34560000")
     return timedelta(**{UNITS[found.group(2) or "s"]: float(found.group(1))})
+
+
+def python_path(*first: str | Path) -> str:
+    """PYTHONPATH for a child process that sets its own: ``first`` (e.g. the checkout), then this folder
+    while a shift is on, so the child travels with the suite."""
+    parts = [str(p) for p in first] + ([str(HERE)] if shift_requested() else [])
+    return os.pathsep.join(parts)
+
+
+def shift_env() -> dict[str, str]:
+    """The variable to pass to a child process built from a filtered environment."""
+    raw = os.environ.get("OUTREACH_TEST_CLOCK_SHIFT", "")
+    return {"OUTREACH_TEST_CLOCK_SHIFT": raw} if raw else {}
 
 
 def _start() -> None:
