@@ -15,11 +15,12 @@ from outreach.calls import accounts
 from outreach.config import load_offers
 from outreach.db import session_scope
 from outreach.models import Candidate, Customer, Decision, Message, Transaction
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 # argon2id at its real cost takes ~0.1-0.5 s a hash on this machine: the tests use a cheap setting
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-OFFERS = load_offers(REPO / "offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 TUESDAY = date(2026, 11, 24)  # an ordinary working day
 PASSWORD = "correct horse battery"
 
@@ -158,9 +159,7 @@ def make_app(url: str, clock=None):
     from outreach.config import Settings
     from outreach.web.app import create_app
 
-    app = create_app(
-        Settings(database_url=url, offers_file=REPO / "offers.yaml", templates_dir=REPO / "templates")
-    )
+    app = create_app(Settings(database_url=url, offers_file=OFFERS_FILE, templates_dir=REPO / "templates"))
     if clock is not None:
         app.state.clock = clock
     return app

@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 
+from tests.timeshift.sitecustomize import python_path, shift_env
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -211,8 +213,9 @@ class Cluster:
             PREFECT_API_URL=self.api,
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_UI_ENABLED="false",
-            PYTHONPATH=str(REPO),  # this checkout's code, before any installed copy
+            PYTHONPATH=python_path(REPO),  # this checkout's code, before any installed copy
             OUTREACH_HOME=str(REPO),
+            **shift_env(),  # make test-future: the cluster travels with the suite
         )
         env.update(extra)
         return env

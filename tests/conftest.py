@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from outreach.db import make_engine, upgrade
+from tests.clock import clock  # noqa: F401 (the suite's one clock, a fixture)
+from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The suite runs at any hour, so the send-time quiet-hours re-check is off for tests that are
@@ -27,6 +29,9 @@ os.environ.setdefault("OUTREACH_SEND_WINDOW_CHECK", "false")
 # made at import, would keep 80 columns and ignore the width a test's CliRunner asks for.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.pop("COLUMNS", None)
+# Commands a test runs without naming the files read the fixture copies, not the operator's working files.
+os.environ.setdefault("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
+os.environ.setdefault("OUTREACH_CAMPAIGNS_DIR", str(CAMPAIGNS_DIR))
 
 PG_ADMIN_URL = os.environ.get("OUTREACH_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parent.parent

@@ -14,6 +14,7 @@ from outreach.config import Settings, load_offers
 from outreach.db import make_engine
 from outreach.dispatch import Dispatcher
 from outreach.sending import send_due
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import SENDER
 
 
@@ -43,9 +44,7 @@ def channel_for(kind: str, url: str):
 def main(db_url: str, kind: str, url: str, run_date: str, worker: str, batch_size: str) -> None:
     engine = make_engine(db_url)
     channel = channel_for(kind, url)
-    dispatcher = Dispatcher(
-        engine, Settings(database_url=db_url), load_offers("offers.yaml"), channel, worker
-    )
+    dispatcher = Dispatcher(engine, Settings(database_url=db_url), load_offers(OFFERS_FILE), channel, worker)
     report, _ = send_due(dispatcher, date.fromisoformat(run_date), batch_size=int(batch_size), at=None)
     channel.close()
     print(json.dumps(vars(report)))

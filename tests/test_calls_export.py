@@ -21,6 +21,7 @@ from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     call_day,
     cheap_hashing,
 )
+from tests.fixture_files import OFFERS_FILE
 
 PEOPLE = [
     Person("C1", first_name="Anna", last_name="de Vries", score=0.2),
@@ -102,7 +103,7 @@ def test_cli_export_writes_the_file(sqlite_url, tmp_path, monkeypatch):
     add_team_and_agents(engine, "nl-1", "nl", 10, ["jan"])
     call_day(engine, TUESDAY, PEOPLE[:2])
     monkeypatch.setenv("OUTREACH_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(REPO / "templates"))
     get_settings.cache_clear()
     runner = CliRunner()

@@ -216,7 +216,8 @@ def test_an_opt_out_arriving_after_the_list_was_made_is_honoured_at_claim(engine
     message_ids = call_day(engine, TUESDAY, [Person("STOPPED", score=0.9), Person("OK", score=0.1)])
     _create(engine)
     with session_scope(engine) as session:  # e.g. an SMS STOP with scope "all", or a topic opt-out
-        consent.record(session, "STOPPED", "topic:investing", "opt_out", "test")
+        objected = TEN - timedelta(minutes=30)
+        consent.record(session, "STOPPED", "topic:investing", "opt_out", "test", at=objected)
     claimed = tasks.claim_next(engine, team["jan"], now=TEN)
     by_customer = {t.customer_id: t for t in _tasks(engine)}
     assert claimed == by_customer["OK"].id

@@ -21,9 +21,10 @@ from outreach.db import make_engine, session_scope
 from outreach.models import Decision, DeliveryEventRecord, Holding, Message
 from outreach.planning import decide_day
 from tests.factories import add_customers, customer
+from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
-OFFERS = load_offers(REPO / "offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 DAY = date(2026, 9, 8)
 AS_OF = date(2026, 11, 20)
 CAMPAIGN = """\
@@ -44,7 +45,7 @@ attribution_days: 30
 def settings_for(url: str, folder: Path) -> Settings:
     return Settings(
         database_url=url,
-        offers_file=REPO / "offers.yaml",
+        offers_file=OFFERS_FILE,
         templates_dir=REPO / "templates",
         campaigns_dir=folder,
         outbox_dir=folder / "outbox",
@@ -161,7 +162,7 @@ def test_report_outputs_markdown_html_and_png(engine, tmp_path):
 def cli(sqlite_url, tmp_path, monkeypatch):
     folder = tmp_path / "campaigns"
     monkeypatch.setenv("OUTREACH_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(REPO / "templates"))
     monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(folder))
     get_settings.cache_clear()
@@ -202,7 +203,7 @@ def test_demo_campaign_has_a_real_result(sqlite_url, tmp_path):
     engine = make_engine(sqlite_url)
     generate(tmp_path / "bank", customers=1200, seed=3, as_of=date(2026, 11, 21))
     import_directory(engine, tmp_path / "bank")
-    settings = settings_for(sqlite_url, REPO / "campaigns")
+    settings = settings_for(sqlite_url, CAMPAIGNS_DIR)
     summary = seed_demo_campaign(engine, settings)
     assert summary.days == 26 and summary.treated > 100 and summary.control > 20
     assert summary.conversions > 0 and summary.clicks > 0
@@ -222,9 +223,7 @@ def test_repository_campaigns_never_run_by_accident(name, sqlite_url, tmp_path):
     """The shipped examples are finished or a draft: a run today loads none of their candidates."""
     engine = make_engine(sqlite_url)
     add_customers(engine, customer("C1"))
-    loaded = load_campaign_candidates(
-        engine, settings_for(sqlite_url, REPO / "campaigns"), date(2026, 11, 21)
-    )
+    loaded = load_campaign_candidates(engine, settings_for(sqlite_url, CAMPAIGNS_DIR), date(2026, 11, 21))
     assert loaded["running"] == [] and loaded["invalid"] == []
     assert name in state.stored(engine)
     engine.dispose()

@@ -25,9 +25,10 @@ from outreach.models import Candidate, Decision, Holding, Message
 from outreach.planning import decide_day
 from outreach.policy import REASONS
 from tests.factories import add_candidates, add_consent, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
-OFFERS = load_offers(REPO / "offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 DAY = date(2026, 11, 18)  # a Wednesday
 EARLY = datetime(2026, 11, 18, 6, 0, tzinfo=UTC)  # 07:00 in Amsterdam: before the send times
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -53,7 +54,7 @@ def world(engine, tmp_path):
     folder.mkdir()
     settings = Settings(
         database_url=str(engine.url),
-        offers_file=REPO / "offers.yaml",
+        offers_file=OFFERS_FILE,
         templates_dir=REPO / "templates",
         campaigns_dir=folder,
         outbox_dir=tmp_path / "outbox",

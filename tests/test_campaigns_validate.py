@@ -1,4 +1,4 @@
-"""Campaign files: every campaign in the repository is valid; every problem names file, line and reason."""
+"""Campaign files: every fixture campaign is valid; every problem names file, line and reason."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from outreach.campaigns.loader import CampaignFileError, campaign_files, load_all, load_file
 from outreach.cli import app
 from outreach.config import get_settings, load_offers
+from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
-OFFERS = load_offers(REPO / "offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 TEMPLATES = REPO / "templates"
 runner = CliRunner()
 
@@ -57,9 +58,9 @@ def problems_of(path: Path) -> list[tuple[int, str, str]]:
     return [(p.line, p.key, p.reason) for p in caught.value.problems]
 
 
-def test_every_campaign_in_the_repository_is_valid():
-    files = campaign_files(REPO / "campaigns")
-    assert files, "the repository ships example campaigns"
+def test_every_campaign_in_the_fixture_folder_is_valid():
+    files = campaign_files(CAMPAIGNS_DIR)
+    assert files, "tests/fixtures/campaigns holds example campaigns"
     loaded, problems = load_all(files, OFFERS, TEMPLATES)
     assert [str(p) for p in problems] == []
     assert {item.campaign.name for item in loaded} == {p.stem for p in files}
@@ -238,9 +239,9 @@ def test_names_are_unique_across_files(tmp_path):
 @pytest.fixture
 def cli(tmp_path, monkeypatch, sqlite_url):
     monkeypatch.setenv("OUTREACH_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(TEMPLATES))
-    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(REPO / "campaigns"))
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(CAMPAIGNS_DIR))
     get_settings.cache_clear()
     yield lambda *args: runner.invoke(app, list(args), env={"COLUMNS": "200"})
     get_settings.cache_clear()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select
@@ -14,10 +13,11 @@ from outreach.cli import app
 from outreach.config import get_settings
 from outreach.db import make_engine
 from outreach.models import Candidate, Decision
+from tests.fixture_files import OFFERS_FILE
 from tests.test_imports import CUSTOMER_HEADER
 
 runner = CliRunner()
-REPO_OFFERS = Path(__file__).resolve().parent.parent / "offers.yaml"
+REPO_OFFERS = OFFERS_FILE
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Dispatch through the outbox channels: claims, consent recheck, idempotent reruns."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -14,6 +14,7 @@ from outreach.dispatch import Dispatcher
 from outreach.models import Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_customers, add_suppression, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 def setup_day(engine, n=5, channel_overrides=None):
     add_customers(engine, *[customer(f"C{i}", **(channel_overrides or {})) for i in range(n)])
     add_candidates(engine, DAY, *[(f"C{i}", "KIDS_SAVINGS") for i in range(n)])
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
 
 
 def due(engine, channel):
@@ -40,7 +41,7 @@ def make(engine, tmp_path, channel):
     return Dispatcher(
         engine,
         settings,
-        load_offers("offers.yaml"),
+        load_offers(OFFERS_FILE),
         load_channel("email", "outbox", outbox_dir=settings.outbox_dir) if channel is None else channel,
         "w1",
     )
@@ -63,10 +64,13 @@ def test_sends_each_message_once_even_when_dispatched_twice(engine, tmp_path):
 
 def test_opt_out_between_planning_and_sending_cancels(engine, tmp_path):
     setup_day(engine, n=3)
+    objected = NOON + timedelta(minutes=5)  # the test's clock, never the wall clock
     with session_scope(engine) as session:
-        consent.record(session, "C1", "email", "opt_out", "test")
-        consent.record(session, "C2", "all", "opt_out", "test")
-    report = make(engine, tmp_path, None).send_ids(due(engine, "email"))
+        consent.record(session, "C1", "email", "opt_out", "test", at=objected)
+        consent.record(session, "C2", "all", "opt_out", "test", at=objected)
+    dispatcher = make(engine, tmp_path, None)
+    dispatcher.clock = lambda: NOON + timedelta(minutes=10)
+    report = dispatcher.send_ids(due(engine, "email"))
     assert (report.sent, report.cancelled) == (1, 2)
     assert statuses(engine) == {"C0": "sent", "C1": "cancelled", "C2": "cancelled"}
 

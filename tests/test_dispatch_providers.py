@@ -27,7 +27,9 @@ from outreach.planning import decide_day
 from outreach.sending import reconcile_in_doubt, send_due
 from tests.dispatch_worker import channel_for
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import sendgrid_server, twilio_server  # noqa: F401 - fixtures
+from tests.timeshift.sitecustomize import python_path
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
@@ -46,7 +48,7 @@ def email(n: int) -> str:
 def plan_day(engine, kind: str, n: int) -> None:
     add_customers(engine, *[customer(f"C{i}", mobile=mobile(i), email=email(i)) for i in range(n)])
     add_candidates(engine, DAY, *[(f"C{i}", OFFER[kind]) for i in range(n)])
-    decide_day(engine, DAY, load_offers(REPO / "offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     assert len(ledger(engine)) == n and {m.channel for m in ledger(engine).values()} == {kind}
 
 
@@ -57,7 +59,7 @@ def ledger(engine) -> dict[str, Message]:
 
 def dispatcher(engine, channel, worker: str = "w1") -> Dispatcher:
     return Dispatcher(
-        engine, Settings(database_url=str(engine.url)), load_offers(REPO / "offers.yaml"), channel, worker
+        engine, Settings(database_url=str(engine.url)), load_offers(OFFERS_FILE), channel, worker
     )
 
 
@@ -166,7 +168,7 @@ def spawn_worker(db_url: str, kind: str, url: str, worker: str, batch_size: int 
             str(batch_size),
         ],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": python_path(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

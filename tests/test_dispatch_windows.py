@@ -12,6 +12,7 @@ from outreach.dispatch import Dispatcher
 from outreach.models import Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)  # Wednesday
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -25,12 +26,12 @@ def test_message_planned_in_window_but_sent_after_it_closed_waits_for_the_next_o
         customer("NY", email_valid=False, timezone="America/New_York"),
     )
     add_candidates(engine, DAY, ("NL", "TRAVEL_INSURANCE"), ("NY", "TRAVEL_INSURANCE"))
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)  # both planned for SMS at noon
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)  # both planned for SMS at noon
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path, send_window_check=True)
     dispatcher = Dispatcher(
         engine,
         settings,
-        load_offers("offers.yaml"),
+        load_offers(OFFERS_FILE),
         load_channel("sms", "outbox", outbox_dir=tmp_path),
         "w1",
         clock=lambda: LATE,

@@ -15,6 +15,7 @@ from pathlib import Path
 from channels.sendgrid_email import SendGridEmail
 from channels.twilio_sms import TwilioSMS
 from tests.provider_fakes import SENDER, mail, sms
+from tests.timeshift.sitecustomize import python_path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -57,7 +58,7 @@ def test_fake_providers_command_serves_both_apis_with_faults():
             "--no-callbacks",
         ],
         cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": python_path(REPO)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

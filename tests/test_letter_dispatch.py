@@ -17,6 +17,7 @@ from outreach.models import Message
 from outreach.planning import decide_day
 from outreach.printing import build_print_batches
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ def test_letters_are_written_indexed_and_batched(engine, tmp_path):
     ]
     add_customers(engine, *rows)
     add_candidates(engine, DAY, *[(row["customer_id"], "KIDS_SAVINGS") for row in rows])
-    offers = load_offers("offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     decide_day(engine, DAY, offers, now=NOON)
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     channel = load_channel("letter", "outbox", outbox_dir=settings.outbox_dir)

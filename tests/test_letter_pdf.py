@@ -19,6 +19,7 @@ from channels.errors import ConfigurationError, RecipientRejected
 from channels.letter_pdf import FONT, INDEX_COLUMNS, PdfLetterChannel, Window, render_letter
 from outreach.config import load_offers
 from outreach.rendering import Renderer, message_context
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE_HEIGHT = 297 * mm
@@ -27,7 +28,7 @@ ADDRESS = Address("Zoë de Vries-Ëmmerik", "Kerkstraat", "12 bis", "1234 AB", "
 
 def letter(body: str | None = None, **overrides) -> OutboundMessage:
     if body is None:
-        offer = load_offers(REPO / "offers.yaml").by_code()["SAVINGS_BOOST"]
+        offer = load_offers(OFFERS_FILE).by_code()["SAVINGS_BOOST"]
         ctx = message_context(
             {"customer_id": "C000042", "first_name": "Zoë", "last_name": "de Vries-Ëmmerik"},
             offer,

@@ -29,12 +29,13 @@ from outreach.planning import decide_day
 from outreach.sending import reconcile_in_doubt, send_due
 from tests.dispatch_worker import channel_for
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import twilio_server  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
-OFFERS = load_offers(REPO / "offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 
 
 def plan(engine, day: date, *people: tuple[dict, str]) -> None:
@@ -176,7 +177,7 @@ def test_content_is_on_record_before_the_send_and_a_resend_replaces_it(engine, t
 @pytest.fixture
 def cli(engine, monkeypatch, tmp_path):
     monkeypatch.setenv("OUTREACH_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(REPO / "templates"))
     get_settings.cache_clear()
     runner = CliRunner()

@@ -24,11 +24,12 @@ from outreach.planning import decide_day, snapshot_offers
 from outreach.policy import decide, load_inputs
 from outreach.sharding import shard_bucket
 from tests.factories import add_candidates
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)
 EARLY = datetime(2026, 11, 18, 6, 30, tzinfo=UTC)  # 07:30 in Amsterdam: SMS and calls still quiet
 STAMP = datetime(2026, 11, 18, 6, 31, 5, 123456, tzinfo=UTC)
-OFFERS = load_offers("offers.yaml")
+OFFERS = load_offers(OFFERS_FILE)
 DECISION_COLUMNS = [c.name for c in Decision.__table__.columns if c.name != "id"]
 MESSAGE_COLUMNS = [c.name for c in Message.__table__.columns if c.name not in ("id", "decision_id")]
 

@@ -11,6 +11,7 @@ from outreach.funnel import compute
 from outreach.models import Decision, Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_consent, add_customers, add_holding, add_suppression, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)  # a Wednesday
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)  # 12:00 in Amsterdam: inside every window
@@ -19,7 +20,7 @@ NIGHT = datetime(2026, 11, 18, 22, 30, tzinfo=UTC)  # 23:30 in Amsterdam: SMS an
 
 @pytest.fixture
 def offers(tmp_path):
-    return load_offers("offers.yaml")
+    return load_offers(OFFERS_FILE)
 
 
 def decisions(engine) -> dict[str, Decision]:

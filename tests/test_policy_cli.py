@@ -17,6 +17,7 @@ from outreach.db import session_scope
 from outreach.models import ConsentEvent, Decision, Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_consent, add_customers, add_suppression, customer
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
@@ -26,7 +27,7 @@ NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 @pytest.fixture
 def cli(engine, monkeypatch):
     monkeypatch.setenv("OUTREACH_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(REPO / "templates"))
     get_settings.cache_clear()
     runner = CliRunner()
@@ -131,14 +132,14 @@ def test_preview_is_a_dry_run_with_funnel_counts_and_masked_samples(engine, cli)
 
 def test_preview_of_a_day_already_run_shows_the_same_plan(engine, cli):
     _day(engine)
-    decide_day(engine, DAY, load_offers(REPO / "offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     data = json.loads(cli("preview", "--date", DAY.isoformat(), "--format", "json", "--at", NOON.isoformat()))
     assert data["reasons"]["planned"] == 2  # today's own ledger rows are not counted against today
 
 
 def test_explain_tells_the_story_of_each_candidate(engine, cli):
     _day(engine)
-    offers = load_offers(REPO / "offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     decide_day(engine, DAY, offers, now=NOON)
     with session_scope(engine) as session:
         mid = session.scalar(select(Message.id).where(Message.customer_id == "P1"))
@@ -170,7 +171,7 @@ def test_explain_tells_the_story_of_each_candidate(engine, cli):
 
 def test_explain_notes_when_data_changed_after_the_decision(engine, cli):
     _day(engine)
-    decide_day(engine, DAY, load_offers(REPO / "offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     # a suppression back-dated after the decision was taken
     add_suppression(engine, "P2", "deceased", DAY - timedelta(days=30))
     data = json.loads(cli("explain", "P2", "--date", DAY.isoformat(), "--format", "json"))

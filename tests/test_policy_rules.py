@@ -14,13 +14,14 @@ from outreach.models import Decision, DeliveryEventRecord, Message
 from outreach.planning import decide_day
 from outreach.policy import decide, load_inputs
 from tests.factories import add_candidates, add_consent, add_customers, add_holding, add_suppression, customer
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)  # a Wednesday
 NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 
 
 def offers_with(**policy) -> OffersFile:
-    base = load_offers("offers.yaml")
+    base = load_offers(OFFERS_FILE)
     data = base.model_dump()
     data["policy"].update(policy)
     return OffersFile.model_validate(data)
@@ -70,7 +71,7 @@ def test_consent_latest_per_scope_wins_and_global_beats_channel(engine):
     add_candidates(
         engine, DAY, *[(c, "KIDS_SAVINGS") for c in ("BACK", "GLOBAL", "TOPIC", "LATER", "EMAILOUT")]
     )
-    got = outcomes(engine, load_offers("offers.yaml"))
+    got = outcomes(engine, load_offers(OFFERS_FILE))
     assert got["BACK:KIDS_SAVINGS"] == ("planned", "email")
     assert got["GLOBAL:KIDS_SAVINGS"] == ("opted_out_global", None)
     assert got["TOPIC:KIDS_SAVINGS"] == ("planned", "email")
@@ -92,7 +93,7 @@ def test_telemarketing_needs_an_explicit_opt_in_when_configured(engine):
     # call lacks the opt-in, email lacks an address
     assert got["NOMAIL"] == ("no_valid_contact", None, "legitimate_interest")
     # the default (opt-out model) calls without an opt-in
-    assert outcomes(engine, load_offers("offers.yaml"))["NOOPT:INVEST_CALL"] == ("planned", "call")
+    assert outcomes(engine, load_offers(OFFERS_FILE))["NOOPT:INVEST_CALL"] == ("planned", "call")
 
 
 def test_suppression_windows_scopes_and_severity(engine):
@@ -106,7 +107,7 @@ def test_suppression_windows_scopes_and_severity(engine):
     add_suppression(engine, "BOTH", "deceased", date(2026, 1, 1))
     add_suppression(engine, "FRAUD", "fraud", date(2026, 1, 1))  # a list the policy does not name
     add_candidates(engine, DAY, *[(c, "KIDS_SAVINGS") for c in names], ("ARREARS", "CREDIT_CARD", 0.1))
-    got = outcomes(engine, load_offers("offers.yaml"))
+    got = outcomes(engine, load_offers(OFFERS_FILE))
     assert got["EXPIRED:KIDS_SAVINGS"][0] == "planned"
     assert got["FUTURE:KIDS_SAVINGS"][0] == "planned"
     assert got["LASTDAY:KIDS_SAVINGS"][0] == "suppressed_minor"
@@ -144,7 +145,7 @@ def test_caps_and_cooldown_count_the_ledger_as_of_the_run_date(engine):
         ("TODAY", "SAVINGS_BOOST", "email", DAY, "planned"),  # an earlier run today planned one
     )
     add_candidates(engine, DAY, *[(c, "KIDS_SAVINGS") for c in names])
-    got = outcomes(engine, load_offers("offers.yaml"))
+    got = outcomes(engine, load_offers(OFFERS_FILE))
     assert got["D3:KIDS_SAVINGS"][0] == "cap_7d"
     assert got["D6:KIDS_SAVINGS"][0] == "cap_7d"
     assert got["D7:KIDS_SAVINGS"][0] == "planned"
@@ -160,7 +161,7 @@ def test_caps_and_cooldown_count_the_ledger_as_of_the_run_date(engine):
         *[("THREE", "SAVINGS_BOOST", "email", DAY - timedelta(days=d), "delivered") for d in (8, 15, 29)],
     )
     add_candidates(engine, DAY, ("THREE", "TRAVEL_INSURANCE"))
-    assert outcomes(engine, load_offers("offers.yaml"))["THREE:TRAVEL_INSURANCE"][0] == "cap_30d"
+    assert outcomes(engine, load_offers(OFFERS_FILE))["THREE:TRAVEL_INSURANCE"][0] == "cap_30d"
 
 
 def test_per_channel_caps_move_to_the_next_channel_or_stop(engine):
@@ -219,7 +220,7 @@ def test_two_not_interested_answers_suppress_the_topic_for_180_days(engine):
             ],
         )
     add_candidates(engine, DAY, *[(c, "SAVINGS_BOOST") for c in ("TWICE", "ONCE", "LONGAGO", "OTHERTOPIC")])
-    got = outcomes(engine, load_offers("offers.yaml"))
+    got = outcomes(engine, load_offers(OFFERS_FILE))
     assert got["TWICE:SAVINGS_BOOST"][0] == "not_interested_topic"
     assert got["ONCE:SAVINGS_BOOST"][0] == "planned"
     assert got["LONGAGO:SAVINGS_BOOST"][0] == "planned"  # the second answer is 190 days old: over
@@ -257,7 +258,7 @@ def test_capacity_goes_to_the_best_of_the_day_with_fallback(engine):
 def test_arbitration_ties_are_deterministic(engine):
     add_customers(engine, customer("TIE"))
     add_candidates(engine, DAY, ("TIE", "SAVINGS_BOOST", 0.5), ("TIE", "TRAVEL_INSURANCE", 0.75))
-    got = outcomes(engine, load_offers("offers.yaml"))  # 3 × 0.5 == 2 × 0.75: the offer code decides
+    got = outcomes(engine, load_offers(OFFERS_FILE))  # 3 × 0.5 == 2 × 0.75: the offer code decides
     assert got["TIE:SAVINGS_BOOST"][0] == "planned"
     assert got["TIE:TRAVEL_INSURANCE"][0] == "lost_arbitration"
 
@@ -269,7 +270,7 @@ def test_an_opt_out_between_planning_and_sending_is_honoured(engine, tmp_path):
 
     add_customers(engine, customer("STAYS"), customer("LEAVES"), customer("TOPICOUT"), customer("SMSOUT"))
     add_candidates(engine, DAY, *[(c, "KIDS_SAVINGS") for c in ("STAYS", "LEAVES", "TOPICOUT", "SMSOUT")])
-    offers = load_offers("offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     decide_day(engine, DAY, offers, now=NOON)
     objected = NOON + timedelta(minutes=5)  # the test's clock, never the wall clock
     with session_scope(engine) as session:  # objections arrive while the run is going
@@ -298,7 +299,7 @@ def test_held_message_is_not_due_before_its_release(engine):
     add_customers(engine, customer("NIGHT", email_valid=False))
     add_candidates(engine, DAY, ("NIGHT", "TRAVEL_INSURANCE"))
     night = datetime(2026, 11, 18, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=night)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=night)
     release = datetime(2026, 11, 19, 8, 0, tzinfo=UTC)  # 09:00 CET
     with session_scope(engine) as session:
         assert ledger.due_ids(session, DAY, "sms", release - timedelta(seconds=1)) == []
@@ -340,7 +341,7 @@ def test_held_message_is_not_due_before_its_release(engine):
 def test_sms_windows_follow_dst_and_the_customers_zone(now, tz, expected):
     from outreach.policy.windows import release_time
 
-    window = load_offers("offers.yaml").policy.quiet_hours["sms"]
+    window = load_offers(OFFERS_FILE).policy.quiet_hours["sms"]
     assert release_time(now, window, tz) == expected
 
 
@@ -362,7 +363,7 @@ def test_sms_windows_follow_dst_and_the_customers_zone(now, tz, expected):
 def test_calls_only_on_working_days_never_on_dutch_holidays(now, expected):
     from outreach.policy.windows import release_time
 
-    window = load_offers("offers.yaml").policy.quiet_hours["call"]
+    window = load_offers(OFFERS_FILE).policy.quiet_hours["call"]
     assert release_time(now, window, "Europe/Amsterdam") == expected
 
 
@@ -375,7 +376,7 @@ def test_dst_sunday_through_the_engine(engine):
         customer("TOKYO", email_valid=False, timezone="Asia/Tokyo"),
     )
     add_candidates(engine, day, ("SPRING", "TRAVEL_INSURANCE"), ("TOKYO", "TRAVEL_INSURANCE"))
-    decide_day(engine, day, load_offers("offers.yaml"), now=datetime(2026, 3, 29, 6, 30, tzinfo=UTC))
+    decide_day(engine, day, load_offers(OFFERS_FILE), now=datetime(2026, 3, 29, 6, 30, tzinfo=UTC))
     with session_scope(engine) as session:
         got = {d.customer_id: (d.outcome, d.detail) for d in session.scalars(select(Decision))}
         held = {m.customer_id: m.not_before for m in session.scalars(select(Message))}
@@ -391,7 +392,7 @@ def test_unknown_time_zone_is_rejected_not_guessed(engine):
         customer("MAILS", timezone="Mars/Olympus"),
     )
     add_candidates(engine, DAY, ("MARS", "TRAVEL_INSURANCE"), ("MAILS", "KIDS_SAVINGS"))
-    got = outcomes(engine, load_offers("offers.yaml"))
+    got = outcomes(engine, load_offers(OFFERS_FILE))
     assert got["MARS:TRAVEL_INSURANCE"] == ("invalid_timezone", None)
     assert got["MAILS:KIDS_SAVINGS"] == ("planned", "email")  # email has no quiet hours
 
@@ -400,12 +401,12 @@ def test_holds_product_and_offer_validity(engine):
     add_customers(engine, customer("HOLDS"), customer("NEW"))
     add_holding(engine, "HOLDS", "savings_account")
     add_candidates(engine, DAY, ("HOLDS", "SAVINGS_BOOST"), ("NEW", "SAVINGS_BOOST"))
-    data = load_offers("offers.yaml").model_dump()
+    data = load_offers(OFFERS_FILE).model_dump()
     for offer in data["offers"]:
         if offer["code"] == "SAVINGS_BOOST":
             offer["valid_until"] = DAY - timedelta(days=1)
     expired = OffersFile.model_validate(data)
-    assert outcomes(engine, load_offers("offers.yaml"))["HOLDS:SAVINGS_BOOST"][0] == "holds_product"
+    assert outcomes(engine, load_offers(OFFERS_FILE))["HOLDS:SAVINGS_BOOST"][0] == "holds_product"
     assert outcomes(engine, expired)["NEW:SAVINGS_BOOST"][0] == "offer_not_valid"
 
 
@@ -413,7 +414,7 @@ def test_offer_that_needs_consent_requires_a_topic_opt_in(engine):
     add_customers(engine, customer("YES"), customer("NO"))
     add_consent(engine, "YES", "topic:credit", "opt_in")
     add_candidates(engine, DAY, ("YES", "CREDIT_CARD"), ("NO", "CREDIT_CARD"))
-    data = load_offers("offers.yaml").model_dump()
+    data = load_offers(OFFERS_FILE).model_dump()
     for offer in data["offers"]:
         if offer["code"] == "CREDIT_CARD":
             offer["legal_basis"] = "consent"
@@ -429,7 +430,7 @@ def test_both_readers_give_the_same_frames(engine):
     add_holding(engine, "A", "credit_card")
     add_messages(engine, ("A", "KIDS_SAVINGS", "email", DAY - timedelta(days=3), "delivered"))
     add_candidates(engine, DAY, ("A", "KIDS_SAVINGS"), ("B", "CREDIT_CARD"))
-    offers = load_offers("offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     fast = load_inputs(engine, DAY, offers, NOON, use_adbc=True)
     plain = load_inputs(engine, DAY, offers, NOON, use_adbc=False)
     for name in ("candidates", "customers", "consent", "suppressions", "holdings", "contacts", "answers"):
@@ -446,7 +447,7 @@ def test_consecutive_days_on_storage_keep_caps_and_one_offer_a_day(engine):
     rnd = random.Random(3)
     names = [f"M{i}" for i in range(12)]
     add_customers(engine, *[customer(c, email_valid=rnd.random() < 0.7) for c in names])
-    offers = load_offers("offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     codes = [o.code for o in offers.offers]
     first = DAY
     for offset in range(8):

@@ -26,6 +26,7 @@ from outreach.models import ConsentEvent, Customer, Message
 from tests.cluster import REPO, Cluster, create_database, cut_connections, drop_database, window_excess
 from tests.conftest import PG_ADMIN_URL, ensure_postgres
 from tests.factories import customer
+from tests.fixture_files import OFFERS_FILE
 
 pytestmark = [
     pytest.mark.integration,
@@ -66,7 +67,7 @@ def outreach_url():
 def cluster(tmp_path_factory, providers, outreach_url):
     twilio, sendgrid = providers
     work = tmp_path_factory.mktemp("cluster")
-    offers = yaml.safe_load((REPO / "offers.yaml").read_text())
+    offers = yaml.safe_load((OFFERS_FILE).read_text())
     offers["policy"]["quiet_hours"] = {}  # the test runs at any hour; quiet hours are tested elsewhere
     offers["policy"]["capacity"] = {"call": 150, "letter": 500}
     (work / "offers.yaml").write_text(yaml.safe_dump(offers))

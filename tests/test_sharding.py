@@ -25,6 +25,7 @@ from outreach.planning import decide_day
 from outreach.sharding import BUCKETS, check, shard_bucket, shard_of
 from tests.cluster import window_excess
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
@@ -34,7 +35,7 @@ NOON = datetime(2026, 11, 18, 11, 0, tzinfo=UTC)
 def plan(engine, n: int) -> None:
     add_customers(engine, *[customer(f"S{i}") for i in range(n)])
     add_candidates(engine, DAY, *[(f"S{i}", "KIDS_SAVINGS") for i in range(n)])
-    decide_day(engine, DAY, load_offers(REPO / "offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
 
 
 def due(engine, shard: int = 0, shards: int = 1) -> list[int]:
@@ -86,7 +87,7 @@ class RecordingLimiter:
 def dispatcher(engine, tmp_path, limiter) -> Dispatcher:
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     channel = load_channel("email", "outbox", outbox_dir=settings.outbox_dir)
-    return Dispatcher(engine, settings, load_offers(REPO / "offers.yaml"), channel, "w1", limiter=limiter)
+    return Dispatcher(engine, settings, load_offers(OFFERS_FILE), channel, "w1", limiter=limiter)
 
 
 def test_under_a_limit_each_slice_takes_its_slots_before_it_claims(engine, tmp_path):

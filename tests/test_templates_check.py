@@ -12,13 +12,14 @@ from outreach.campaigns.loader import load_directory, variant_offers
 from outreach.cli import app
 from outreach.config import load_offers
 from outreach.templates_check import check_templates
+from tests.fixture_files import CAMPAIGNS_DIR, OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def offers():
-    return load_offers(REPO / "offers.yaml")
+    return load_offers(OFFERS_FILE)
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def errors(templates: Path, offers, max_segments: int = 2) -> list[str]:
 
 def test_repo_templates_pass(offers):
     # the campaigns' variant templates are used too (as the offer with the variant's templates)
-    loaded, _ = load_directory(REPO / "campaigns", offers, REPO / "templates")
+    loaded, _ = load_directory(CAMPAIGNS_DIR, offers, REPO / "templates")
     variants = [o for item in loaded for o in variant_offers(item.campaign, offers)]
     assert variants
     report = check_templates(REPO / "templates", offers, 2, also=variants)
@@ -122,7 +123,7 @@ def test_cli_check_exits_1_and_prints_the_problem(copy, monkeypatch):
     path = copy / "sms/credit_card.en.txt.j2"
     path.write_text("{{ customer.first_name }}, " + "very long text " * 20 + "Reply STOP")
     monkeypatch.chdir(copy.parent)
-    shutil.copy(REPO / "offers.yaml", copy.parent / "offers.yaml")
+    shutil.copy(OFFERS_FILE, copy.parent / "offers.yaml")
     result = CliRunner().invoke(app, ["templates", "check", "--templates-dir", str(copy)])
     assert result.exit_code == 1
     assert "templates/sms/credit_card.en.txt.j2: error: SMS is" in result.output

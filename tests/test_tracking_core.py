@@ -18,6 +18,7 @@ from outreach.delivery_status import lifecycle
 from outreach.models import DeliveryEventRecord, Message, MessageTransition
 from outreach.reconcile import reconcile
 from tests.factories import add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.webhook_kit import DAY, SENT_AT, add_message, message, status_of
 
 NOW = SENT_AT + timedelta(hours=5)
@@ -273,7 +274,7 @@ def test_dispatcher_applies_callbacks_that_beat_its_bookkeeping(engine, tmp_path
 
     add_customers(engine, customer("C1"), customer("C2"))
     add_candidates(engine, DAY, ("C1", "TRAVEL_INSURANCE"), ("C2", "TRAVEL_INSURANCE"))
-    offers = load_offers("offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     decide_day(engine, DAY, offers, now=SENT_AT)
     with session_scope(engine) as session:
         ids = ledger.due_ids(session, DAY, "sms", SENT_AT + timedelta(hours=1))

@@ -23,6 +23,7 @@ from outreach.models import Customer, Message
 from outreach.planning import decide_day
 from outreach.sending import send_due
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import email_adapter, sms_adapter
 from tests.webhook_kit import UNSUBSCRIBE_SECRET, running_app
 
@@ -54,7 +55,7 @@ def test_a_day_against_the_provider_servers_ends_delivered_or_failed(db_url, eng
     )
     add_candidates(engine, DAY, *[(c, "TRAVEL_INSURANCE") for c in SMS_CUSTOMERS])  # sms first
     add_candidates(engine, DAY, *[(c, "KIDS_SAVINGS") for c in MAIL_CUSTOMERS])  # email first
-    offers = load_offers(REPO / "offers.yaml")
+    offers = load_offers(OFFERS_FILE)
     decide_day(engine, DAY, offers, now=NOON)
 
     twilio = TwilioServer(strict=True, callbacks=True, undeliverable={mobile("S3")})
