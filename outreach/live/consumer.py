@@ -62,7 +62,7 @@ class LiveStats:
         planned = self.outcomes.get("planned", 0)
         return (
             f"{self.events} events ({self.rate():.0f}/s), {self.triggering} triggering, "
-            f"{planned} planned, {self.sent} sent, {sum(self.outcomes.values()) - planned} not sent, "
+            f"{planned} planned, {self.sent} sent, {sum(self.outcomes.values()) - planned} held or dropped, "
             f"{self.duplicates} duplicate, {sum(self.skipped.values())} too old, {self.expired} expired, "
             f"{sum(self.poison.values())} dead-lettered, lag {self.lag}"
         )

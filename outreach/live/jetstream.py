@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass
 
 import nats
+from nats.errors import NoServersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
@@ -34,8 +35,15 @@ class StreamNames:
         return f"{self.subject}.dlq"
 
 
+class BrokerUnavailable(OSError):
+    """The NATS server cannot be reached (named by its URL)."""
+
+
 async def _connect(url: str, name: str):
-    return await nats.connect(url, name=name, connect_timeout=5, max_reconnect_attempts=-1)
+    try:
+        return await nats.connect(url, name=name, connect_timeout=5, max_reconnect_attempts=-1)
+    except (NoServersError, OSError, TimeoutError) as exc:
+        raise BrokerUnavailable(f"{url}: cannot reach the NATS server ({type(exc).__name__})") from exc
 
 
 async def ensure_stream(js, names: StreamNames) -> None:
