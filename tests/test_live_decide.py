@@ -154,3 +154,17 @@ def test_the_daily_lane_does_not_send_again_what_the_live_lane_sent(engine):
         ).all()
     assert {tuple(d) for d in daily} == {("TRAVEL_INSURANCE", "cap_7d"), ("CREDIT_CARD", "cap_7d")}
     assert len(ledger(engine)) == 1
+
+
+def test_explain_names_the_payment_event_behind_a_live_message(engine):
+    from outreach.policy.explain import explain_customer
+
+    add_customers(engine, customer("C1"))
+    decider(engine).decide([atm("T1", "C1", NOON - timedelta(seconds=3))], NOON)
+    result = explain_customer(engine, "C1", date(2027, 3, 9), offers())
+    travel = next(c for c in result.candidates if c.offer_code == "TRAVEL_INSURANCE")
+    assert (travel.outcome, travel.trigger, travel.trigger_ref) == ("planned", "airport_atm", "T1")
+    assert (
+        travel.event
+        == "live: payment event T1 at 2027-03-09 10:59 UTC, acted on 2027-03-09 11:00 UTC (3.0 s later)"
+    )
