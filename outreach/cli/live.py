@@ -8,6 +8,7 @@ import asyncio
 import typer
 from rich.console import Console
 
+from channels.errors import ConfigurationError
 from outreach.cli import app
 from outreach.config import ConfigError, get_settings
 from outreach.db import engine_for
@@ -110,7 +111,7 @@ def live(
 
     try:
         stats = asyncio.run(go())
-    except ConfigError as exc:
+    except (ConfigError, ConfigurationError) as exc:  # the offers/triggers files, a channel's settings
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     out.print(f"live: {stats.line()}")

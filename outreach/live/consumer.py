@@ -130,19 +130,8 @@ class LiveConsumer:
         return self.stats
 
     async def _gather(self, stop: asyncio.Event) -> list[Delivery]:
-        batch = await self.source.fetch(self.batch_events, timeout=self.batch_seconds)
-        if not batch:
-            return batch
-        closes = time.monotonic() + self.batch_seconds
-        while len(batch) < self.batch_events and not stop.is_set():
-            left = closes - time.monotonic()
-            if left <= 0.005:
-                break
-            more = await self.source.fetch(self.batch_events - len(batch), timeout=left)
-            if not more:
-                break
-            batch += more
-        return batch
+        """One micro-batch: up to ``batch_events``, for at most ``batch_seconds``."""
+        return await self.source.fetch(self.batch_events, timeout=self.batch_seconds)
 
     async def process(self, deliveries: list[Delivery]) -> BatchResult:
         self.stats.batches += 1
