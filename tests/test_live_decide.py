@@ -16,7 +16,7 @@ from outreach.live.tables import LiveEvent
 from outreach.models import Decision, Message, Transaction
 from outreach.planning import decide_day
 from outreach.triggers import default_triggers
-from tests.factories import add_consent, add_customers, customer
+from tests.factories import add_candidates, add_consent, add_customers, customer
 
 REPO = Path(__file__).resolve().parent.parent
 # a Tuesday in the middle of the SMS window (09:00-20:00 Amsterdam): 12:00 local
@@ -146,14 +146,25 @@ def test_the_daily_lane_does_not_send_again_what_the_live_lane_sent(engine):
         )
     decider(engine).decide([atm("T1", "C1", NOON)], NOON)
     tomorrow = date(2027, 3, 10)
-    load_candidates(engine, tomorrow, PaymentSignals(engine), offer_codes=offers().by_code())
+    # the withdrawal the live lane acted on is not derived again; another offer meets the shared cap
+    report = load_candidates(engine, tomorrow, PaymentSignals(engine), offer_codes=offers().by_code())
+    assert report.rows_read == 0
+    add_candidates(engine, tomorrow, ("C1", "KIDS_SAVINGS", 0.9))
     decide_day(engine, tomorrow, offers(), now=datetime(2027, 3, 10, 8, 0, tzinfo=UTC))
     with engine.connect() as conn:
         daily = conn.execute(
             select(Decision.offer_code, Decision.reason).where(Decision.decision_date == tomorrow)
         ).all()
-    assert {tuple(d) for d in daily} == {("TRAVEL_INSURANCE", "cap_7d"), ("CREDIT_CARD", "cap_7d")}
+    assert [tuple(d) for d in daily] == [("KIDS_SAVINGS", "cap_7d")]
     assert len(ledger(engine)) == 1
+
+
+def test_a_customer_the_daily_run_contacted_today_gets_no_live_offer(engine):
+    add_customers(engine, customer("C1"))
+    add_candidates(engine, date(2027, 3, 9), ("C1", "KIDS_SAVINGS", 0.9))
+    decide_day(engine, date(2027, 3, 9), offers(), now=datetime(2027, 3, 9, 9, 0, tzinfo=UTC))
+    result = decider(engine).decide([atm("T1", "C1", NOON)], NOON)
+    assert result.outcomes == {"contacted_today": 2} and result.to_send == {}
 
 
 def test_explain_names_the_payment_event_behind_a_live_message(engine):
@@ -168,3 +179,31 @@ def test_explain_names_the_payment_event_behind_a_live_message(engine):
         travel.event
         == "live: payment event T1 at 2027-03-09 10:59 UTC, acted on 2027-03-09 11:00 UTC (3.0 s later)"
     )
+
+
+def test_a_moment_the_live_lane_let_expire_is_not_offered_by_the_next_daily_run(engine):
+    add_customers(engine, customer("C1"))
+    late = datetime(2027, 3, 9, 21, 30, tzinfo=UTC)  # 22:30 in Amsterdam: quiet hours outlast the window
+    with engine.begin() as conn:
+        conn.execute(
+            Transaction.__table__.insert(),
+            [
+                {
+                    "transaction_id": "N1",
+                    "customer_id": "C1",
+                    "booked_at": late,
+                    "amount": "-200.00",
+                    "mcc": "6011",
+                    "city": "Schiphol",
+                }
+            ],
+        )
+    assert decider(engine).decide([atm("N1", "C1", late)], late).outcomes[EXPIRED] == 1
+    report = load_candidates(
+        engine, date(2027, 3, 10), PaymentSignals(engine), offer_codes=offers().by_code()
+    )
+    assert report.loaded == 0  # without the live lane's row the daily lane would offer it (see below)
+    with engine.begin() as conn:
+        conn.execute(LiveEvent.__table__.delete())
+    again = load_candidates(engine, date(2027, 3, 10), PaymentSignals(engine), offer_codes=offers().by_code())
+    assert again.loaded == 2

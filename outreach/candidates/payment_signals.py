@@ -132,10 +132,13 @@ class PaymentSignals:
         kind = case((and_(t.c.mcc.in_(atm.mcc), at_airport), "airport_atm"), else_="airline_ticket").label(
             "kind"
         )
-        return self._latest_per_customer(
-            (t.c.booked_at >= start, t.c.booked_at < end, t.c.amount < 0, or_(airport_atm, airline)),
-            kind,
-        )
+        where = [t.c.booked_at >= start, t.c.booked_at < end, t.c.amount < 0, or_(airport_atm, airline)]
+        if atm.relevance_hours or airline_rule.relevance_hours:
+            # a moment the live lane already acted on (sent, expired or too late) is not offered
+            # again the next morning (docs/realtime.md); without the live lane the table is empty
+            live = Transaction.metadata.tables["live_events"]
+            where.append(~select(live.c.event_id).where(live.c.event_id == t.c.transaction_id).exists())
+        return self._latest_per_customer(where, kind)
 
     def balance_query(self, start: datetime, end: datetime) -> Select:
         """Transactions inside the window that lifted a balance over either threshold, of customers
