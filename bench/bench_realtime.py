@@ -363,8 +363,10 @@ def main() -> None:
         providers.terminate()
         engine.dispose()
         drop()
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    print(f"\nload average at the end (the machine is shared with other processes): {load}")
     print(
-        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"db {args.db}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     print("| figure | load | result |\n|---|---|---|")

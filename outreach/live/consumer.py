@@ -103,6 +103,7 @@ class LiveConsumer:
         self.sweep_seconds = sweep_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stats = LiveStats()
+        self._sending: asyncio.Task | None = None  # the previous batch's hand-off, still running
         self.windows = {
             name: rule.relevance_hours
             for name, rule in decider.triggers.by_name().items()
@@ -115,6 +116,13 @@ class LiveConsumer:
         """Consume until ``stop`` is set; the batch in hand is finished (committed, acknowledged)."""
         await self.sweep()
         last_sweep = time.monotonic()
+        try:
+            await self._loop(stop, on_batch, last_sweep)
+        finally:
+            await self._handed_off()
+        return self.stats
+
+    async def _loop(self, stop: asyncio.Event, on_batch, last_sweep: float) -> None:
         while not stop.is_set():
             deliveries = await self._gather(stop)
             if deliveries:
@@ -127,7 +135,6 @@ class LiveConsumer:
                 last_sweep = time.monotonic()
                 if on_batch and not deliveries:
                     on_batch(self.stats)
-        return self.stats
 
     async def _gather(self, stop: asyncio.Event) -> list[Delivery]:
         """One micro-batch: up to ``batch_events``, for at most ``batch_seconds``."""
@@ -156,9 +163,19 @@ class LiveConsumer:
         await self.source.ack([d for d, _ in good])  # committed: safe to forget
         self.stats.add(result)
         if self.sender and result.to_send:
-            report = await asyncio.to_thread(self.sender.send, result.to_send)
-            self.stats.sent += report.sent
+            # the hand-off runs while the next batch is gathered and decided: one in flight at a time
+            await self._handed_off()
+            self._sending = asyncio.create_task(self._send(result.to_send))
         return result
+
+    async def _send(self, to_send: dict[str, list[int]]) -> None:
+        report = await asyncio.to_thread(self.sender.send, to_send)
+        self.stats.sent += report.sent
+
+    async def _handed_off(self) -> None:
+        if self._sending is not None:
+            task, self._sending = self._sending, None
+            await task
 
     def _decide(self, events: list[PaymentEvent]) -> BatchResult:
         try:
@@ -178,6 +195,7 @@ class LiveConsumer:
         expire those whose event's window has passed."""
         if self.sender is None:
             return
+        await self._handed_off()  # what the last batch planned is not backlog
         expired, due = await asyncio.to_thread(live_backlog, self.decider.engine, self.clock(), self.windows)
         if expired:
             self.stats.expired += await asyncio.to_thread(self.sender.expire, expired)
