@@ -69,3 +69,16 @@ def _event(**fields) -> PaymentEvent:
 def test_each_trigger_fires_on_its_event(fields, trigger):
     found = [f.trigger for f in fired(_event(**fields), default_triggers())]
     assert found == ([trigger] if trigger else [])
+
+
+def test_the_cli_names_an_unreachable_broker_in_one_line(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from outreach.cli import app
+
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", f"sqlite:///{tmp_path / 'none.db'}")
+    for args in (["live", "--max-seconds", "1"], ["events", "replay", "--limit", "1"]):
+        result = CliRunner().invoke(app, [*args, "--url", "nats://127.0.0.1:1"])
+        assert result.exit_code == 2
+        assert "--url nats://127.0.0.1:1: cannot reach the NATS server" in result.output
+        assert "Traceback" not in result.output

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import nats
 from nats.errors import NoServersError
@@ -24,6 +26,7 @@ from nats.js.errors import NotFoundError
 from outreach.live.source import Delivery
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,8 +45,24 @@ class BrokerUnavailable(OSError):
 
 
 async def _connect(url: str, name: str):
+    """Connect, failing at once (one line naming the URL) when the server is not there; once
+    connected, reconnect for as long as it takes (the broker restarting must not stop the lane)."""
+    parts = urlsplit(url)
+    try:  # nats-py retries an unreachable first server forever, logging a traceback per attempt
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222), 5
+        )
+        writer.close()
+    except (OSError, TimeoutError) as exc:
+        raise BrokerUnavailable(f"{url}: cannot reach the NATS server ({type(exc).__name__})") from exc
+
+    async def quiet(exc: Exception) -> None:  # one line per connection problem, no traceback
+        log.warning("nats %s: %s", url, type(exc).__name__)
+
     try:
-        return await nats.connect(url, name=name, connect_timeout=5, max_reconnect_attempts=-1)
+        return await nats.connect(
+            url, name=name, connect_timeout=5, max_reconnect_attempts=-1, error_cb=quiet
+        )
     except (NoServersError, OSError, TimeoutError) as exc:
         raise BrokerUnavailable(f"{url}: cannot reach the NATS server ({type(exc).__name__})") from exc
 

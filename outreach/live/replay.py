@@ -80,7 +80,7 @@ async def replay(
     """Publish ``events`` at ``rate`` per second (0: as fast as the broker takes them)."""
     started = time.monotonic()
     published = 0
-    per_tick = max(1, round(rate * TICK)) if rate > 0 else 1000
+    per_tick = min(1000, max(1, round(rate * TICK))) if rate > 0 else 1000
     while True:
         batch = []
         for event in events:
