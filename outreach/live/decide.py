@@ -23,13 +23,14 @@ from sqlalchemy import Engine, func, insert, select
 
 from outreach.config import OffersFile
 from outreach.db import as_utc
-from outreach.ledger import plan_messages, release_time
+from outreach.ledger import idempotency_key, release_time
 from outreach.live.events import Fired, PaymentEvent, fired
 from outreach.live.tables import LiveEvent
 from outreach.models import Candidate, Customer, Decision, Message
 from outreach.plan_write import write_decisions
 from outreach.policy import decide, load_inputs
 from outreach.policy.inputs import CANDIDATES
+from outreach.sharding import shard_bucket
 from outreach.triggers import Triggers
 
 log = logging.getLogger(__name__)
@@ -147,21 +148,54 @@ class LiveDecider:
             inputs.candidates = frame.cast(CANDIDATES)
             decisions = _expire(decide(inputs), frame, windows)
             write_decisions(conn, decisions, run_date, now)
-            plan_messages(conn, run_date)
+            planned = _plan_batch(conn, frame["candidate_id"].to_list(), run_date, now)
             result.outcomes.update(decisions["reason"].to_list())
-            due = conn.execute(
-                select(Message.id, Message.channel)
-                .join(Decision, Decision.id == Message.decision_id)
-                .where(
-                    Decision.candidate_id.in_(frame["candidate_id"].to_list()),
-                    Message.status == "planned",
-                    Message.not_before.is_(None),
-                )
-                .order_by(Message.id)
-            ).all()
-        for mid, channel in due:
-            result.to_send.setdefault(channel, []).append(mid)
+        for mid, channel, not_before in planned:
+            if not_before is None:
+                result.to_send.setdefault(channel, []).append(mid)
         return result
+
+
+def _plan_batch(conn, candidate_ids: list[int], run_date: date, now: datetime) -> list[tuple]:
+    """The ledger rows of this batch's planned and held decisions: (id, channel, not_before).
+
+    The same rows ``ledger.plan_messages`` writes (idempotency key, shard, release time), for the
+    batch's decisions only: planning the whole day again would cost every batch the day's size.
+    """
+    decided = conn.execute(
+        select(
+            Decision.id,
+            Decision.customer_id,
+            Decision.offer_code,
+            Decision.channel,
+            Decision.outcome,
+            Decision.detail,
+        )
+        .where(Decision.candidate_id.in_(candidate_ids), Decision.outcome.in_(["planned", "held"]))
+        .order_by(Decision.id)
+    ).all()
+    if not decided:
+        return []
+    rows = [
+        {
+            "idempotency_key": idempotency_key(run_date, d.customer_id, d.offer_code, d.channel),
+            "decision_id": d.id,
+            "run_date": run_date,
+            "customer_id": d.customer_id,
+            "offer_code": d.offer_code,
+            "channel": d.channel,
+            "shard": shard_bucket(d.customer_id),
+            "status": "planned",
+            "not_before": release_time(d.outcome, d.detail),
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for d in decided
+    ]
+    # a second consumer's message for the same key refuses this insert: the batch is decided again
+    ids = conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows).scalars()
+    return [(mid, r["channel"], r["not_before"]) for mid, r in zip(ids, rows, strict=True)]
 
 
 def _expire(decisions: pl.DataFrame, candidates: pl.DataFrame, windows: dict) -> pl.DataFrame:
