@@ -121,7 +121,9 @@ def shopping(customer_id: str, event_id: str) -> bytes:
     ).as_json()
 
 
-def start_consumer(env: dict, names: StreamNames, batch_ms: int = 200) -> subprocess.Popen:
+def start_consumer(
+    env: dict, names: StreamNames, batch_events: int = 500, batch_ms: int = 200
+) -> subprocess.Popen:
     log = open(Path(env["OUTREACH_OUTBOX_DIR"]).parent / f"{names.durable}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
         [
@@ -137,6 +139,8 @@ def start_consumer(env: dict, names: StreamNames, batch_ms: int = 200) -> subpro
             names.durable,
             "--batch-ms",
             str(batch_ms),
+            "--batch-events",
+            str(batch_events),
         ],
         cwd=REPO,
         env=env,
@@ -210,6 +214,8 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--intake-events", type=int, default=300_000)
     parser.add_argument("--trigger-share", type=float, default=0.02)
+    # a backlog fills every batch: bigger batches share the policy engine's fixed cost per batch
+    parser.add_argument("--intake-batch-events", type=int, default=5000)
     parser.add_argument("--objection-gaps", default="0,100,250,500,1000")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
@@ -243,6 +249,7 @@ def main() -> None:
     }
     tag = uuid.uuid4().hex[:8]
     results: list[str] = []
+    consumer: subprocess.Popen | None = None
     try:
         # -- 1. latency at the trigger rate ----------------------------------------------------
         names = StreamNames(f"BENCH_RT_{tag}", f"bench.{tag}.rt", f"bench-{tag}")
@@ -337,7 +344,7 @@ def main() -> None:
                 await sink.close()
 
         preload_s = asyncio.run(preload())
-        consumer = start_consumer(env, names)
+        consumer = start_consumer(env, names, batch_events=args.intake_batch_events)
         samples = []  # (t, acked, rss)
         started = time.monotonic()
         while time.monotonic() - started < 3600:
@@ -354,12 +361,15 @@ def main() -> None:
         rss = [s[2] for s in moving]
         results.append(
             f"| intake | {args.intake_events} events preloaded ({preload_s:.0f} s), "
-            f"{args.trigger_share:.0%} airport withdrawals | drained at {rate:,.0f} events/s sustained "
+            f"{args.trigger_share:.0%} airport withdrawals, --batch-events {args.intake_batch_events} "
+            f"| drained at {rate:,.0f} events/s sustained "
             f"over {last[0] - first[0]:.0f} s; consumer RSS {min(rss):.0f}–{max(rss):.0f} MB "
             f"(median {statistics.median(rss):.0f}) |"
         )
         print(intake_line, flush=True)
     finally:
+        if consumer is not None and consumer.poll() is None:
+            consumer.kill()  # a bench that failed half-way leaves no consumer behind
         providers.terminate()
         engine.dispose()
         drop()
