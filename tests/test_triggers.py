@@ -81,3 +81,53 @@ def test_scores_follow_the_configured_parameters():
     assert triggers.child_benefit.score(Decimal("560")) == pytest.approx(0.8)  # two children
     assert triggers.airline_ticket.matches_mcc("3136") and triggers.airline_ticket.matches_mcc("4511")
     assert not triggers.airline_ticket.matches_mcc("6011")
+
+
+def test_both_lanes_follow_an_edited_triggers_file(engine, tmp_path):
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import insert
+
+    from outreach.candidates import PaymentSignals
+    from outreach.live.events import PaymentEvent, fired
+    from outreach.models import Transaction
+
+    data = yaml.safe_load(yaml.safe_dump(DEFAULT))
+    data["triggers"]["airport_atm"]["place_words"] = ["lelystad"]
+    data["triggers"]["airport_atm"]["offers"] = {"TRAVEL_INSURANCE": 0.0}
+    triggers = load_triggers(_write(tmp_path, data))
+    at = datetime(2027, 3, 9, 11, 0, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Transaction),
+            [
+                {
+                    "transaction_id": "L1",
+                    "customer_id": "C1",
+                    "booked_at": at,
+                    "amount": "-50",
+                    "mcc": "6011",
+                    "city": "Lelystad",
+                },
+                {
+                    "transaction_id": "S1",
+                    "customer_id": "C2",
+                    "booked_at": at,
+                    "amount": "-50",
+                    "mcc": "6011",
+                    "city": "Schiphol",
+                },
+            ],
+        )
+    daily = [
+        c for chunk in PaymentSignals(engine, triggers=triggers).chunks(date(2027, 3, 10)) for c in chunk
+    ]
+    assert [(c["customer_id"], c["offer_code"]) for c in daily] == [("C1", "TRAVEL_INSURANCE")]
+    lelystad = PaymentEvent(
+        event_id="L1", customer_id="C1", occurred_at=at, amount="-50", mcc="6011", city="Lelystad"
+    )
+    schiphol = lelystad.model_copy(update={"city": "Schiphol"})
+    assert [f.offers for f in fired(lelystad, triggers)] == [
+        [("TRAVEL_INSURANCE", 0.53)]
+    ]  # 0.5 + 0.3 x 50 / 500
+    assert fired(schiphol, triggers) == []
