@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import random
@@ -193,6 +194,17 @@ async def consumer_progress(names: StreamNames) -> tuple[int, int]:
         return int(info.ack_floor.stream_seq), int(info.num_pending) + int(info.num_ack_pending)
     except NotFoundError:  # the consumer process has not joined yet
         return 0, -1
+    finally:
+        await sink.close()
+
+
+async def drop_streams(tag: str) -> None:
+    """The bench's streams go with it (the broker is shared)."""
+    sink = await JetStreamSink.open(DEFAULT_URL, StreamNames(f"BENCH_RT_{tag}", f"bench.{tag}.rt"))
+    try:
+        for name in (f"BENCH_RT_{tag}", f"BENCH_IN_{tag}"):
+            with contextlib.suppress(NotFoundError):
+                await sink.js.delete_stream(name)
     finally:
         await sink.close()
 
@@ -371,6 +383,7 @@ def main() -> None:
         if consumer is not None and consumer.poll() is None:
             consumer.kill()  # a bench that failed half-way leaves no consumer behind
         providers.terminate()
+        asyncio.run(drop_streams(tag))
         engine.dispose()
         drop()
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
