@@ -282,3 +282,4 @@ class DayRun(Base):
 # Tables of self-contained areas live in their own modules; importing them here registers them.
 from outreach.calls import models as _call_models  # noqa: E402,F401
 from outreach.campaigns import tables as _campaign_tables  # noqa: E402,F401
+from outreach.live import tables as _live_tables  # noqa: E402,F401

@@ -1,5 +1,7 @@
 """The built-in payment signals: candidates derived set-based (SQL window functions, on SQLite and
 PostgreSQL) from the ``transactions`` table. Each candidate names the transaction that triggered it.
+What triggers which offer is configuration (``triggers.yaml`` beside the offers file, read through
+outreach.triggers and shared with the live lane); by default:
 
 - child benefit (kinderbijslag) credited by the SVB          → KIDS_SAVINGS
 - the balance went above a threshold (default €25,000)       → SAVINGS_BOOST
@@ -15,7 +17,7 @@ above the threshold: a balance that has sat high for months already had its chan
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from itertools import groupby
@@ -26,24 +28,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Select, and_, case, func, literal, or_, select
 
 from outreach.models import Transaction
+from outreach.triggers import Triggers, default_triggers
 
 BANK_TIMEZONE = ZoneInfo("Europe/Amsterdam")
-AIRPORT_WORDS = (
-    "schiphol",
-    "airport",
-    "luchthaven",
-    "flughafen",
-    "aeroport",
-    "aeropuerto",
-    "aeroporto",
-    "lotnisko",
-    "havalimani",
-)
-SVB_NAMES = ("sociale verzekeringsbank", "svb")
-AIRLINE_MCC = ("3000", "3299")  # the airline range of merchant category codes
-AIRLINE_MCC_EXTRA = "4511"  # airlines and air carriers not elsewhere classified
-ATM_MCC = "6011"
-CHILD_BENEFIT_PER_CHILD = Decimal("280")  # roughly one child's quarterly kinderbijslag
 
 t = Transaction.__table__
 
@@ -52,17 +39,21 @@ t = Transaction.__table__
 class PaymentSignals:
     engine: Engine
     lookback_days: int = 3
-    balance_threshold: Decimal = Decimal("25000")
-    invest_threshold: Decimal = Decimal("100000")
-    airport_words: tuple[str, ...] = AIRPORT_WORDS
+    triggers: Triggers = field(default_factory=default_triggers)
+    # overrides of the configured thresholds and place words (None: as configured)
+    balance_threshold: Decimal | None = None
+    invest_threshold: Decimal | None = None
+    airport_words: tuple[str, ...] | None = None
     chunk_rows: int = 5000
     name: ClassVar[str] = "payment_signals"
 
     def __post_init__(self) -> None:
         if self.lookback_days < 1:
             raise ValueError("lookback_days must be at least 1")
-        self.balance_threshold = Decimal(self.balance_threshold)
-        self.invest_threshold = Decimal(self.invest_threshold)
+        t_ = self.triggers
+        self.balance_threshold = Decimal(self.balance_threshold or t_.large_balance.above)
+        self.invest_threshold = Decimal(self.invest_threshold or t_.very_large_balance.above)
+        self.airport_words = tuple(self.airport_words or t_.airport_atm.place_words)
 
     def window(self, run_date: date) -> tuple[datetime, datetime]:
         """[start, end) in UTC: the lookback days before the run date, midnight to midnight local."""
@@ -106,14 +97,19 @@ class PaymentSignals:
         )
 
     def child_benefit_query(self, start: datetime, end: datetime) -> Select:
+        rule = self.triggers.child_benefit
         counterparty = func.lower(func.coalesce(t.c.counterparty_name, ""))
+        description = func.lower(func.coalesce(t.c.description, ""))
         return self._latest_per_customer(
             (
                 t.c.booked_at >= start,
                 t.c.booked_at < end,
                 t.c.amount > 0,
-                or_(counterparty.like(f"%{SVB_NAMES[0]}%"), counterparty == SVB_NAMES[1]),
-                func.lower(func.coalesce(t.c.description, "")).like("%kinderbijslag%"),
+                or_(
+                    *(counterparty.like(f"%{name}%") for name in rule.counterparty_contains),
+                    *(counterparty == name for name in rule.counterparty_equals),
+                ),
+                or_(*(description.like(f"%{word}%") for word in rule.description_contains)),
             )
         )
 
@@ -125,14 +121,24 @@ class PaymentSignals:
             + literal(" ")
             + func.coalesce(t.c.counterparty_name, "")
         )
+        atm, airline_rule = self.triggers.airport_atm, self.triggers.airline_ticket
         at_airport = or_(*(place.like(f"%{word}%") for word in self.airport_words))
-        airport_atm = and_(t.c.mcc == ATM_MCC, at_airport)
-        airline = or_(t.c.mcc.between(*AIRLINE_MCC), t.c.mcc == AIRLINE_MCC_EXTRA)
-        kind = case((t.c.mcc == ATM_MCC, "airport_atm"), else_="airline_ticket").label("kind")
-        return self._latest_per_customer(
-            (t.c.booked_at >= start, t.c.booked_at < end, t.c.amount < 0, or_(airport_atm, airline)),
-            kind,
+        airport_atm = and_(t.c.mcc.in_(atm.mcc), at_airport)
+        airline = or_(
+            *(t.c.mcc.between(low, high) for low, high in airline_rule.mcc_ranges),
+            *([t.c.mcc.in_(airline_rule.mcc)] if airline_rule.mcc else []),
         )
+        # an ATM code in the airline list still counts as the airport withdrawal, as before
+        kind = case((and_(t.c.mcc.in_(atm.mcc), at_airport), "airport_atm"), else_="airline_ticket").label(
+            "kind"
+        )
+        where = [t.c.booked_at >= start, t.c.booked_at < end, t.c.amount < 0, or_(airport_atm, airline)]
+        if atm.relevance_hours or airline_rule.relevance_hours:
+            # a moment the live lane already acted on (sent, expired or too late) is not offered
+            # again the next morning (docs/realtime.md); without the live lane the table is empty
+            live = Transaction.metadata.tables["live_events"]
+            where.append(~select(live.c.event_id).where(live.c.event_id == t.c.transaction_id).exists())
+        return self._latest_per_customer(where, kind)
 
     def balance_query(self, start: datetime, end: datetime) -> Select:
         """Transactions inside the window that lifted a balance over either threshold, of customers
@@ -182,43 +188,36 @@ class PaymentSignals:
         )
 
     # -- rows to candidates, with a deterministic score in [0, 1] ---------------------------
-    @staticmethod
-    def _candidate(row, run_date: date, offer: str, trigger: str, score: float) -> dict[str, Any]:
-        return {
-            "customer_id": row.customer_id,
-            "offer_code": offer,
-            "trigger": trigger,
-            "trigger_ref": row.transaction_id,
-            "score": round(min(1.0, max(0.0, score)), 4),
-            "candidate_date": run_date,
-        }
+    def _candidates(self, row, run_date: date, trigger: str, score: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "customer_id": row.customer_id,
+                "offer_code": offer,
+                "trigger": trigger,
+                "trigger_ref": row.transaction_id,
+                "score": offer_score,
+                "candidate_date": run_date,
+            }
+            for offer, offer_score in self.triggers.candidates(trigger, score)
+        ]
 
     def _kids(self, row, run_date: date) -> list[dict[str, Any]]:
-        children = max(1, round(Decimal(row.amount) / CHILD_BENEFIT_PER_CHILD))
-        return [self._candidate(row, run_date, "KIDS_SAVINGS", "child_benefit", 0.6 + 0.1 * children)]
+        score = self.triggers.child_benefit.score(Decimal(row.amount))
+        return self._candidates(row, run_date, "child_benefit", score)
 
     def _balance(self, crossings: list, run_date: date) -> list[dict[str, Any]]:
         """One customer's crossings, newest first: the latest of each threshold triggers."""
         found = []
-        low = next((row for row in crossings if row.crossed_low), None)
-        if low is not None:
-            above = (Decimal(str(low.balance)) - self.balance_threshold) / (3 * self.balance_threshold)
-            score = 0.5 + 0.5 * min(1.0, float(above))
-            found.append(self._candidate(low, run_date, "SAVINGS_BOOST", "large_balance", score))
-        high = next((row for row in crossings if row.crossed_high), None)
-        if high is not None:
-            above = (Decimal(str(high.balance)) - self.invest_threshold) / (4 * self.invest_threshold)
-            score = 0.5 + 0.5 * min(1.0, float(above))
-            found.append(self._candidate(high, run_date, "INVEST_CALL", "very_large_balance", score))
+        for flag, name, threshold in (
+            ("crossed_low", "large_balance", self.balance_threshold),
+            ("crossed_high", "very_large_balance", self.invest_threshold),
+        ):
+            row = next((r for r in crossings if getattr(r, flag)), None)
+            if row is not None:
+                rule = self.triggers.by_name()[name].model_copy(update={"above": threshold})
+                found += self._candidates(row, run_date, name, rule.score(Decimal(str(row.balance))))
         return found
 
     def _travel(self, row, run_date: date) -> list[dict[str, Any]]:
-        spent = float(-Decimal(row.amount))
-        if row.kind == "airline_ticket":
-            score = 0.6 + 0.3 * min(1.0, spent / 1000)
-        else:
-            score = 0.5 + 0.3 * min(1.0, spent / 500)
-        return [
-            self._candidate(row, run_date, "TRAVEL_INSURANCE", row.kind, score),
-            self._candidate(row, run_date, "CREDIT_CARD", row.kind, score - 0.1),
-        ]
+        rule = self.triggers.airline_ticket if row.kind == "airline_ticket" else self.triggers.airport_atm
+        return self._candidates(row, run_date, row.kind, rule.score.of(Decimal(row.amount)))

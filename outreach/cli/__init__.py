@@ -22,6 +22,7 @@ import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
 import outreach.cli.explain  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401
+import outreach.cli.live  # noqa: E402,F401
 import outreach.cli.message  # noqa: E402,F401
 import outreach.cli.preview  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401

@@ -23,6 +23,7 @@ from outreach.cli.day_args import DayOption
 from outreach.config import ConfigError, get_settings, load_offers
 from outreach.db import engine_for
 from outreach.importer import KINDS, ImportFileError, ImportReport, import_file
+from outreach.triggers import triggers_for
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -187,7 +188,13 @@ def candidates_cmd(
             raise typer.BadParameter("--sql-url and --query go together")
         source = SqlQuery(sql_url, query)
     else:
-        source = PaymentSignals(engine, lookback_days=lookback)
+        offers_file = get_settings().offers_file
+        try:
+            triggers = triggers_for(offers_file, set(load_offers(offers_file).by_code()))
+        except ConfigError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        source = PaymentSignals(engine, lookback_days=lookback, triggers=triggers)
     with _schema_hint():
         try:
             report = load_candidates(engine, day, source, offer_codes=_offer_codes())

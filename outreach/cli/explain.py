@@ -66,6 +66,8 @@ def explain(
         decided = (
             f"decided {c.decided_at}" if c.decided_at else "not decided yet: this is what the engine would do"
         )
+        if c.event:
+            console.print(f"  Trigger: {c.event}")
         outcome = OUTCOME.get(c.outcome, c.outcome)
         console.print(f"  Outcome: {outcome} — {c.reason_text} [dim]({c.reason}; {decided})[/dim]")
         if c.channel:

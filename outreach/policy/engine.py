@@ -71,6 +71,9 @@ REASONS: dict[str, str] = {
     "campaign_already_assigned": "entered this campaign on an earlier day (once per customer)",
     "campaign_not_running": "the campaign is a draft or outside its window on this date",
     "unknown_campaign": "the candidate names a campaign that was never synced from campaigns/",
+    # the live lane, applied by outreach/live/decide.py (they only narrow)
+    "offer_expired": "quiet hours would hold the message past its payment event's relevance window",
+    "event_too_old": "the payment event arrived after its trigger's relevance window had passed",
 }
 SUPPRESSION_ORDER = ["deceased", "minor", "vulnerable", "arrears", "complaint"]  # most severe first
 REJECTED = ("unknown_customer", "unknown_offer", "invalid_timezone")

@@ -67,6 +67,7 @@ class CandidateExplanation:
     decided_at: str | None  # None: not decided yet (the outcome shown is what the engine would do)
     rules: list[RuleLine] = field(default_factory=list)
     note: str | None = None
+    event: str | None = None  # live lane: the payment event that triggered it, and when
 
 
 @dataclass
@@ -359,8 +360,35 @@ def explain_customer(
                     row, cands[row["candidate_id"]], recorded.get(row["candidate_id"]), offers, facts, ranking
                 )
             )
+    _live_events(engine, explanation.candidates, {i: c.source for i, c in cands.items()})
     explanation.messages = _messages(engine, customer_id, run_date)
     return explanation
+
+
+def _live_events(engine: Engine, candidates: list[CandidateExplanation], sources: dict[int, str]) -> None:
+    """For candidates of the live lane: which payment event triggered them, when it happened and
+    when the lane acted on it (the ``live_events`` table of outreach/live/tables.py)."""
+    live = [c for c in candidates if sources.get(c.candidate_id) == "live"]
+    if not live:
+        return
+    table = Candidate.metadata.tables["live_events"]
+    with engine.connect() as conn:
+        found = {
+            r.event_id: r
+            for r in conn.execute(
+                select(table.c.event_id, table.c.occurred_at, table.c.received_at).where(
+                    table.c.event_id.in_([c.trigger_ref for c in live])
+                )
+            )
+        }
+    for c in live:
+        row = found.get(c.trigger_ref)
+        if row is not None:
+            lag = (as_utc(row.received_at) - as_utc(row.occurred_at)).total_seconds()
+            c.event = (
+                f"live: payment event {row.event_id} at {_when(row.occurred_at)}, "
+                f"acted on {_when(row.received_at)} ({lag:.1f} s later)"
+            )
 
 
 def _rule_index(reason: str) -> int:

@@ -128,6 +128,8 @@ def load_inputs(
     if customer_ids is not None:
         cand_filter += f" AND customer_id IN {_in_list(customer_ids or [''])}"
     day_customers = f"customer_id IN (SELECT customer_id FROM candidates WHERE {cand_filter})"
+    if customer_ids is not None:  # the named customers even before their candidates are committed (live lane)
+        day_customers = f"customer_id IN {_in_list(customer_ids or [''])}"
 
     n_candidates = _scalar(engine, f"SELECT COUNT(*) FROM candidates WHERE {cand_filter}")
     if customer_ids is not None:
