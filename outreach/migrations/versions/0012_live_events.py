@@ -1,7 +1,7 @@
 """live_events: the payment events the live lane acted on, one row per event id
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 
 The key that makes the live lane's consumption idempotent (outreach/live/tables.py): a redelivered
 or replayed event finds its row and creates no second candidate, decision or message.
@@ -10,8 +10,8 @@ or replayed event finds its row and creates no second candidate, decision or mes
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
