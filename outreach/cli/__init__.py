@@ -12,6 +12,7 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.audit  # noqa: E402,F401
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.campaigns  # noqa: E402,F401
 import outreach.cli.consent  # noqa: E402,F401
