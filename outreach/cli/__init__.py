@@ -25,6 +25,7 @@ import outreach.cli.preview  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 import outreach.cli.serve  # noqa: E402,F401
 import outreach.cli.status  # noqa: E402,F401
+import outreach.cli.subject  # noqa: E402,F401
 import outreach.cli.templates  # noqa: E402,F401
 
 

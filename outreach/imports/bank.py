@@ -12,6 +12,7 @@ from outreach.imports.csvfile import read_csv
 from outreach.imports.fields import RowCheck
 from outreach.imports.report import ImportReport, Rejection, rejection_for, store_rejections
 from outreach.imports.writer import CHUNK_ROWS, write_chunk
+from outreach.subjects import tombstones
 
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
@@ -59,6 +60,12 @@ def import_table(
 
 def _flush(conn, contract: Contract, chunk: list[dict], report: ImportReport) -> None:
     counts = write_chunk(conn, contract.spec, chunk)
+    if contract.kind == "customers":  # an erased customer imported again stays suppressed
+        again = tombstones.reapply(conn, [row["customer_id"] for row in chunk])
+        if again:
+            report.flagged["erased_before_suppressed"] = (
+                report.flagged.get("erased_before_suppressed", 0) + again
+            )
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.already_present += counts.already_present
