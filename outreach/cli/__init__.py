@@ -15,6 +15,7 @@ app = typer.Typer(
 import outreach.cli.audit  # noqa: E402,F401
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.campaigns  # noqa: E402,F401
+import outreach.cli.compliance  # noqa: E402,F401
 import outreach.cli.consent  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
