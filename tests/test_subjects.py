@@ -77,10 +77,18 @@ def test_export_holds_everything(engine, seeded, tmp_path):
     assert data["call_attempts"][0]["note"] == "Fenna Zwartkop: call back"
     assert data["campaign_assignments"][0]["campaign"] == "spring"
     trails = data["decision_trails"]
-    assert len(trails) == 4 and all(day["candidates"][0]["rules"] for day in trails)
+    assert [t["offer_code"] for t in trails] == [
+        "KIDS_SAVINGS",
+        "SAVINGS_BOOST",
+        "TRAVEL_INSURANCE",
+        "INVEST_CALL",
+    ]
+    assert all(t["outcome"] == "planned" for t in trails)
+    assert {r["verdict"] for r in trails[0]["rules"]} == {"passed"} and len(trails[0]["rules"]) > 10
     assert all(m["customer_id"] == "C7" for m in data["messages"])  # the other customer is not in it
     html = (tmp_path / "access" / "C7.html").read_text()
     assert "Content-Security-Policy" in html and "Zwartkop" in html and "call back" in html
+    assert "Is the customer known?" in html  # the rule trail
     with session_scope(engine) as session:
         assert [e.action for e in audit.entries(session, action="subject.exported", customer_id="C7")] == [
             "subject.exported"
@@ -172,3 +180,15 @@ def test_an_erased_customer_reimported_stays_suppressed(engine, seeded, tmp_path
     with engine.connect() as conn:
         reason = conn.execute(text("SELECT outcome, reason FROM decisions WHERE customer_id = 'C7'")).one()
     assert tuple(reason) == ("suppressed", "opted_out_global")
+
+
+def test_a_trail_names_the_rule_that_decided():
+    from outreach.models import Decision
+    from outreach.subjects.export import _trail
+
+    for reason, verdict in (("opted_out_global", "failed"), ("quiet_hours_held", "held")):
+        trail = _trail(Decision(decision_date=date(2026, 3, 2), offer_code="X", outcome="o", reason=reason))
+        verdicts = [r["verdict"] for r in trail["rules"]]
+        decided = verdicts.index(verdict)
+        assert set(verdicts[:decided]) <= {"passed"} and set(verdicts[decided + 1 :]) <= {"not reached"}
+        assert reason in trail["rules"][decided]["rule"].split("|")

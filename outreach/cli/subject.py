@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from outreach.cli import app
-from outreach.config import ConfigError, get_settings, load_offers
+from outreach.config import get_settings
 from outreach.db import make_engine
 from outreach.subjects import export as access
 from outreach.subjects.erase import UnknownCustomer, erase
@@ -27,14 +27,9 @@ def export_subject(
     out: Path = typer.Option(..., "--out", help="Folder for <customer>.json and <customer>.html."),
 ) -> None:
     """Everything held about the customer, as JSON and a readable HTML page (an erased one: the tombstone)."""
-    settings = get_settings()
+    engine = make_engine(get_settings().database_url)
     try:
-        offers = load_offers(settings.offers_file)
-    except ConfigError as exc:
-        raise _fail(str(exc).splitlines()[0], 2) from exc
-    engine = make_engine(settings.database_url)
-    try:
-        result = access.collect(engine, customer_id, offers)
+        result = access.collect(engine, customer_id)
         paths = access.write(result, out)
         access.record(engine, customer_id, len(paths))
     except access.UnknownSubject as exc:

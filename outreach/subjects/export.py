@@ -1,8 +1,11 @@
 """Access: everything Outreach holds about one customer, as JSON and as a readable HTML page.
 
-Every table in ``holdings.HELD`` is read whole for the customer; the decisions are explained rule by
-rule for each day they were taken (outreach.policy.explain), and the audit entries about the
-customer are added. An erased customer's export is the tombstone alone.
+Every table in ``holdings.HELD`` is read whole for the customer; each recorded decision comes with
+its rule trail (every rule in the engine's order: passed, the one that decided, not reached), and
+the audit entries about the customer are added. The trail is read from the record, not evaluated
+again, so an export takes the same time however many days the customer was decided on; ``outreach
+explain CUSTOMER --date D`` adds each rule's facts for one day. An erased customer's export is the
+tombstone alone.
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ from jinja2 import Environment
 from sqlalchemy import Engine, select
 
 from outreach import audit
-from outreach.config import OffersFile
 from outreach.db import session_scope
 from outreach.models import AuditEntry, Customer, Decision, ErasureTombstone
-from outreach.policy.explain import explain_customer
+from outreach.policy.engine import REASONS, RULES
 from outreach.pseudonym import pseudonym, subject_hash
 from outreach.subjects.holdings import HELD, rows_of
 
@@ -50,7 +52,7 @@ class Export:
         return "erased" in self.data
 
 
-def collect(engine: Engine, customer_id: str, offers: OffersFile, now: datetime | None = None) -> Export:
+def collect(engine: Engine, customer_id: str, now: datetime | None = None) -> Export:
     now = now or datetime.now(UTC)
     with session_scope(engine) as session:
         known = session.get(Customer, customer_id) is not None
@@ -66,9 +68,12 @@ def collect(engine: Engine, customer_id: str, offers: OffersFile, now: datetime 
                 for row in session.execute(rows_of(held, customer_id))
             ]
             data[held.section] = rows[0] if held.section == "profile" else rows
-        days = sorted(
-            set(session.scalars(select(Decision.decision_date).where(Decision.customer_id == customer_id)))
-        )
+        decisions = session.scalars(
+            select(Decision)
+            .where(Decision.customer_id == customer_id)
+            .order_by(Decision.decided_at, Decision.id)
+        ).all()
+        data["decision_trails"] = [_trail(d) for d in decisions]
         data["audit_entries"] = [
             {"seq": e.seq, "at": _plain(e.at), "actor": e.actor, "action": e.action, "detail": e.detail}
             for e in session.scalars(
@@ -77,12 +82,40 @@ def collect(engine: Engine, customer_id: str, offers: OffersFile, now: datetime 
                 .order_by(AuditEntry.seq)
             )
         ]
-    # the rule trail of every decision, day by day, as `outreach explain` shows it
-    data["decision_trails"] = [
-        json.loads(json.dumps(explain_customer(engine, customer_id, day, offers).to_json(), default=_plain))
-        for day in days
-    ]
     return Export(customer_id, data)
+
+
+def _deciding_rule(reason: str) -> int:
+    for i, rule in enumerate(RULES):
+        if reason in rule.code.split("|") or (
+            rule.code == "suppressed_*" and reason.startswith("suppressed_")
+        ):
+            return i
+    return len(RULES)  # planned: every rule passed
+
+
+def _trail(decision: Decision) -> dict:
+    deciding = _deciding_rule(decision.reason)
+    rules = []
+    for i, rule in enumerate(RULES):
+        verdict = "passed" if i < deciding else "not reached"
+        if i == deciding:
+            verdict = "held" if decision.reason == "quiet_hours_held" else "failed"
+        rules.append(
+            {"rule": rule.code.replace("_*", "_<list>"), "question": rule.question, "verdict": verdict}
+        )
+    return {
+        "decision_date": _plain(decision.decision_date),
+        "offer_code": decision.offer_code,
+        "outcome": decision.outcome,
+        "reason": decision.reason,
+        "reason_text": REASONS.get(decision.reason, decision.reason),
+        "channel": decision.channel,
+        "legal_basis": decision.legal_basis,
+        "detail": decision.detail,
+        "decided_at": _plain(decision.decided_at),
+        "rules": rules,
+    }
 
 
 def _tombstone_only(customer_id: str, tombstone: ErasureTombstone, now: datetime) -> dict:
@@ -159,13 +192,12 @@ th{background:#f6f8fa}td{max-width:40rem;overflow-wrap:anywhere}pre{white-space:
 </tbody></table>{% else %}<p>None.</p>{% endif %}
 {% endfor %}
 <h2>Why each offer was or was not sent</h2>
-{% for day in data.decision_trails %}<h3>{{ day.run_date }}</h3>
-{% for c in day.candidates %}<p><strong>{{ c.offer_code }}</strong>: {{ c.outcome }} ({{ c.reason_text }}){%
- if c.legal_basis_text %}; legal basis: {{ c.legal_basis_text }}{% endif %}</p>
-<table><thead><tr><th>rule</th><th>verdict</th><th>facts</th></tr></thead><tbody>
-{% for r in c.rules %}
-<tr><td>{{ r.question }}</td><td>{{ r.verdict }}</td><td>{{ r.facts }}</td></tr>{% endfor %}
-</tbody></table>{% endfor %}{% endfor %}
+{% for c in data.decision_trails %}<h3>{{ c.decision_date }}: {{ c.offer_code }}</h3>
+<p>{{ c.outcome }} ({{ c.reason_text }}){% if c.channel %} by {{ c.channel }}{% endif %}{%
+ if c.legal_basis %}; legal basis: {{ c.legal_basis }}{% endif %}</p>
+<table><thead><tr><th>rule</th><th>verdict</th></tr></thead><tbody>
+{% for r in c.rules %}<tr><td>{{ r.question }}</td><td>{{ r.verdict }}</td></tr>{% endfor %}
+</tbody></table>{% endfor %}
 {% endif %}
 </body></html>
 """
