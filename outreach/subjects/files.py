@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,21 +67,26 @@ def erase_files(roots: Iterable[Path], marks: Marks) -> FileReport:
     for root in roots:
         if not root.is_dir():
             continue
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if not path.exists():  # deleted as part of an index row earlier in the walk
-                continue
-            _one(path, marks, report)
+        # os.walk with plain names: an outbox holds a file per message, and Path objects, sorting
+        # them and a stat per file cost more than the check itself
+        for folder, _dirs, names in os.walk(root):
+            for name in sorted(names):
+                stem, dot, suffix = name.rpartition(".")
+                stem_id = stem.split("_", 1)[-1]  # print copies are <seq>_<message id>.pdf
+                if f".{suffix}" in OWN_SUFFIXES and stem_id.isdigit() and stem_id not in marks.message_ids:
+                    continue  # another customer's message
+                path = Path(folder) / name
+                if dot and path.exists():  # an index row earlier in the walk may have deleted it
+                    _one(path, marks, report)
     return report
 
 
 def _one(path: Path, marks: Marks, report: FileReport) -> None:
-    stem_id = path.stem.split("_", 1)[-1]  # print copies are <seq>_<message id>.pdf
+    stem_id = path.stem.split("_", 1)[-1]
     if path.suffix in OWN_SUFFIXES and stem_id in marks.message_ids:
         path.unlink()
         report.deleted.append(path)
         return
-    if path.suffix in OWN_SUFFIXES and stem_id.isdigit():
-        return  # another customer's message: not read, so erasure stays fast on a large outbox
     if path.suffix not in TEXT_SUFFIXES:
         if path.suffix in {".xlsx", ".zip", ".parquet"}:
             report.unreadable.append(path)
