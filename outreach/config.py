@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # rendered message content (personal data) is kept this long after the message's day, for
     # `outreach explain`; `outreach message purge-content` deletes what is older
     content_retention_days: int = Field(400, ge=1)
+    # keys the customer pseudonyms of the audit log and of erased customers (outreach.pseudonym):
+    # set once in production and never change it, or earlier pseudonyms stop matching
+    pseudonym_key: SecretStr | None = None
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

@@ -2,22 +2,24 @@
 
 A keyed SHA-256 (HMAC) of the customer id, so the log and the tombstones never hold the id itself,
 yet the bank, holding the id and the key, can still find them (``audit list --customer``, a
-re-import of an erased customer). The key comes from OUTREACH_PSEUDONYM_KEY; it must never change,
-or earlier pseudonyms stop matching.
+re-import of an erased customer). The key comes from OUTREACH_PSEUDONYM_KEY (environment or .env);
+it must never change, or earlier pseudonyms stop matching.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+
+from outreach.config import get_settings
 
 PREFIX = "x-"  # marks a pseudonymised customer id in any customer_id column (String(32))
 _DEFAULT_KEY = "outreach-pseudonym-v1"  # the demo's; production sets OUTREACH_PSEUDONYM_KEY
 
 
 def _key() -> bytes:
-    return (os.environ.get("OUTREACH_PSEUDONYM_KEY") or _DEFAULT_KEY).encode()
+    key = get_settings().pseudonym_key
+    return (key.get_secret_value() if key else _DEFAULT_KEY).encode()
 
 
 def subject_hash(customer_id: str) -> str:

@@ -197,3 +197,15 @@ def test_cli_lists_and_verifies(engine, cli):
         broken.exit_code == 1
         and broken.output.strip() == "audit log broken: entry 1 was changed after it was written"
     )
+
+
+def test_the_pseudonym_is_keyed_by_the_setting(monkeypatch):
+    get_settings.cache_clear()
+    default = pseudonym("C1")
+    monkeypatch.setenv("OUTREACH_PSEUDONYM_KEY", "production-secret")
+    get_settings.cache_clear()
+    try:
+        assert pseudonym("C1") != default and pseudonym("C1") == pseudonym(" C1 ")
+        assert pseudonym("C1").startswith("x-") and len(pseudonym("C1")) == 32
+    finally:
+        get_settings.cache_clear()
