@@ -109,8 +109,10 @@ def test_erasure_leaves_no_personal_data_in_rows_or_files(engine, seeded, tmp_pa
     assert any(TARGET["email"].encode() in body for body in before.values())
     with session_scope(engine) as session:
         kept_messages = session.scalar(select(Message.id).where(Message.customer_id == "C8"))
+    assert _cli("subject", "export", "C7", "--out", str(reports / "access")).exit_code == 0
     result = _cli("subject", "erase", "C7", "--yes", "--files", str(reports))
     assert result.exit_code == 0, result.output
+    assert not (reports / "access" / "C7.html").exists()  # an access export is theirs alone
 
     rows = _all_text(engine)
     for secret in SECRETS:

@@ -1,12 +1,13 @@
 """Erasure in the files Outreach wrote: outbox messages, letters, print batches, call lists, reports.
 
 A customer's own files (named by one of their message ids: SMS JSON, e-mail, letter PDF, its print
-copy) are deleted. In shared CSV files (letter index, print manifests, call lists, exports) the
-customer's rows are removed: by customer or message id, or any cell holding their e-mail address
-or phone number; a print batch's summary is recomputed from its manifest, so the hashes the print
-house checks still hold. In other text files (reports, JSON, e-mail) their e-mail, phone number and
-name are replaced. Binary files other than those named by a message id (xlsx exports) cannot be
-read and are listed, for the operator to delete by hand.
+copy; or by their customer id: an access export) are deleted. In shared CSV files (letter index,
+print manifests, call lists, exports) the customer's rows are removed: by customer or message id,
+or any cell holding their e-mail address or phone number; a print batch's summary is recomputed
+from its manifest, so the hashes the print house checks still hold. In other text files (reports,
+JSON, e-mail) their e-mail, phone number and full name are replaced. Binary files other than those
+named by a message id (xlsx exports) cannot be read and are listed, for the operator to delete by
+hand. A first and a last name in separate cells of a shared HTML page are not recognised as theirs.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def erase_files(roots: Iterable[Path], marks: Marks) -> FileReport:
 
 def _one(path: Path, marks: Marks, report: FileReport) -> None:
     stem_id = path.stem.split("_", 1)[-1]
-    if path.suffix in OWN_SUFFIXES and stem_id in marks.message_ids:
+    own_message = path.suffix in OWN_SUFFIXES and stem_id in marks.message_ids
+    if own_message or path.stem == marks.customer_id:  # a message of theirs, or their access export
         path.unlink()
         report.deleted.append(path)
         return
