@@ -124,6 +124,7 @@ def charts_png(report: Report) -> bytes:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
     labels = [f"{r.offer}\n{r.channel}" for r in report.rows if r.contacts]
@@ -136,6 +137,7 @@ def charts_png(report: Report) -> bytes:
         paths[item["path"]] = paths.get(item["path"], 0) + item["objections"]
     right.bar(list(paths) or ["none"], list(paths.values()) or [0], color="#cf222e")
     right.set_title("Objections by path")
+    right.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 2.5 objections
     right.tick_params(axis="x", labelrotation=30, labelsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
