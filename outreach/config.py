@@ -16,10 +16,13 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from outreach.assessment import LegitimateInterest
 
 ChannelName = Literal["sms", "email", "letter", "call"]
 # consent scope for each channel: a call is a "phone" contact
@@ -82,6 +85,9 @@ class Settings(BaseSettings):
     # rendered message content (personal data) is kept this long after the message's day, for
     # `outreach explain`; `outreach message purge-content` deletes what is older
     content_retention_days: int = Field(400, ge=1)
+    # keys the customer pseudonyms of the audit log and of erased customers (outreach.pseudonym):
+    # set once in production and never change it, or earlier pseudonyms stop matching
+    pseudonym_key: SecretStr | None = None
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")
@@ -103,6 +109,9 @@ class Caps(BaseModel):
     per_channel_7_days: dict[ChannelName, int] = Field(default_factory=dict)
     per_channel_30_days: dict[ChannelName, int] = Field(default_factory=dict)
 
+
+# validation context key: an offers file (not an Offer built in code) must carry each assessment
+REQUIRE_ASSESSMENT = "require_assessment"
 
 SuppressionScope = Literal["all"] | list[str]
 # what each suppression list blocks: "all" marketing, or only offers on the listed topics
@@ -170,6 +179,9 @@ class Offer(BaseModel):
     valid_from: date | None = None
     valid_until: date | None = None
     legal_basis: Literal["legitimate_interest", "consent"] = "legitimate_interest"
+    # the assessment behind a legitimate-interest offer: required in an offers file (load_offers);
+    # optional here so code and tests can build an Offer without one
+    legitimate_interest: LegitimateInterest | None = None
 
     @field_validator("channels")
     @classmethod
@@ -182,6 +194,16 @@ class Offer(BaseModel):
     def _window(self) -> Offer:
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
             raise ValueError("valid_until is before valid_from")
+        return self
+
+    @model_validator(mode="after")
+    def _assessment_required(self, info: ValidationInfo) -> Offer:
+        required = bool(info.context and info.context.get(REQUIRE_ASSESSMENT))
+        if required and self.legal_basis == "legitimate_interest" and self.legitimate_interest is None:
+            raise ValueError(
+                "legitimate_interest: required for an offer on legal_basis legitimate_interest "
+                "(purpose, payment_data, necessity, balancing, safeguards, retention)"
+            )
         return self
 
     def template_for(self, channel: str) -> str:
@@ -243,7 +265,7 @@ def load_offers(path: str | Path) -> OffersFile:
     except yaml.YAMLError as exc:
         raise ConfigError(yaml_problem(path, exc)) from exc
     try:
-        return OffersFile.model_validate(data or {})
+        return OffersFile.model_validate(data or {}, context={REQUIRE_ASSESSMENT: True})
     except ValidationError as exc:
         lines = [f"{path}: {_key_path(err['loc'], data) or '(top)'}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("\n".join(lines)) from exc

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from outreach import audit
 from outreach.db import as_utc
 from outreach.models import ConsentEvent
 
@@ -34,7 +35,10 @@ def record(
     choice: str,
     source: str,
     at: datetime | None = None,
+    *,
+    actor: str | None = None,
 ) -> ConsentEvent:
+    """Append a consent event and its audit entry in the caller's transaction."""
     if choice not in CHOICES:
         raise ConsentError(f"unknown consent choice {choice!r}: use opt_out or opt_in")
     event = ConsentEvent(
@@ -45,7 +49,15 @@ def record(
         recorded_at=at or datetime.now(UTC),
     )
     session.add(event)
-    session.flush()
+    session.flush()  # the insert takes the write lock first (SQLite), then the audit log's
+    audit.append(
+        session,
+        "consent.changed",
+        {"scope": event.scope, "choice": choice, "source": source},
+        actor=actor or f"source:{source}",
+        customer_id=customer_id,
+        at=event.recorded_at,
+    )
     return event
 
 

@@ -21,6 +21,7 @@ from outreach.pii import mask_phone
 
 log = logging.getLogger("outreach.inbound")
 
+ALL_MARKETING_WORDS = frozenset({"STOPALL"})
 CONSENT_CHOICE = {Intent.STOP: "opt_out", Intent.START: "opt_in"}
 EVENT_FOR = {
     Intent.STOP: EventType.OPTED_OUT,
@@ -46,6 +47,13 @@ def _insert_ignoring_duplicates(session: Session):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(InboundMessage).on_conflict_do_nothing()
+
+
+def _scope(sms: InboundSMS) -> str:
+    """STOPALL (every message names it) objects to all marketing; the other stop words to texts."""
+    if sms.intent == Intent.STOP and sms.body.strip().upper() in ALL_MARKETING_WORDS:
+        return "all"
+    return "sms"
 
 
 def _source(sms: InboundSMS) -> str:
@@ -114,9 +122,10 @@ def handle_sms(session: Session, sms: InboundSMS, settings: Settings) -> Inbound
         log.warning("inbound %s from a number no customer has: %s", sms.intent, mask_phone(sms.sender))
     choice = CONSENT_CHOICE.get(sms.intent)
     if choice:
+        scope = _scope(sms)
         for customer_id in customers:
-            if consent.current(session, customer_id).choices.get("sms") != choice:
-                consent.record(session, customer_id, "sms", choice, _source(sms), at=sms.received_at)
+            if consent.current(session, customer_id).choices.get(scope) != choice:
+                consent.record(session, customer_id, scope, choice, _source(sms), at=sms.received_at)
                 outcome.consent_changes += 1
     if last_sent is not None:
         # the answer is also an event of the message it answers: it was delivered, and replied to

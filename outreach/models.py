@@ -277,6 +277,32 @@ class DayRun(Base):
     run_date: Mapped[date] = mapped_column(Date, primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))  # host/pid of the run
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+class AuditEntry(Base):
+    """One entry of the append-only audit log (outreach.audit): chained to the one before by SHA-256."""
+
+    __tablename__ = "audit_log"
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)  # 1, 2, 3, ... no gaps
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100))  # who: an operator, an agent, a provider webhook, a flow
+    action: Mapped[str] = mapped_column(String(40), index=True)  # e.g. consent.changed, subject.erased
+    subject: Mapped[str | None] = mapped_column(
+        String(32), index=True
+    )  # a customer's pseudonym, never the id
+    detail: Mapped[dict] = mapped_column(JSON)  # what changed; no personal data
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ErasureTombstone(Base):
+    """What is left of an erased customer: a keyed hash, so a re-import finds and suppresses them."""
+
+    __tablename__ = "erasure_tombstones"
+    subject_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    objected_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True)
+    )  # the global opt-out honoured
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)  # the audit entry that proves the erasure
 
 
 # Tables of self-contained areas live in their own modules; importing them here registers them.

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 
+from outreach import audit
 from outreach.campaigns import seam as campaign_rules
 from outreach.config import OffersFile
 from outreach.db import session_scope
@@ -45,6 +46,7 @@ def snapshot_offers(engine: Engine, offers: OffersFile) -> None:
                 for o in offers.offers
             ],
         )
+        audit.record_config(session, "offers", "offers", offers.model_dump(mode="json"), actor="flow:daily")
 
 
 def decide_day(engine: Engine, run_date: date, offers: OffersFile, now: datetime | None = None) -> PlanReport:

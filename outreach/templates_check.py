@@ -5,7 +5,9 @@ Errors (the check fails): a template that does not render (undefined variable, b
 syntax), a missing nl template for a channel the offer uses, a missing part (an email without a
 plain-text part, subject or HTML; a letter without subject), an empty text, an SMS over the segment
 limit, a message without its opt-out ("STOP" in an SMS, the unsubscribe link in both parts of an
-email, an opt-out sentence in a letter, a spoken notice in a call script).
+email, an opt-out sentence in a letter, a spoken notice in a call script), a message that does not
+say it is based on the customer's payments or how to object to all marketing at once (TRANSPARENCY;
+in an SMS the all-marketing keyword STOPALL).
 Warnings: a language that falls back to nl, a template no offer uses.
 """
 
@@ -77,6 +79,17 @@ OPT_OUT_WORDING: dict[str, dict[str, str]] = {
         "en": r"\bnot (be )?call(ed)?\b|\bobject\b",
     },
 }
+
+# what every message must tell the customer (GDPR art. 13/14 and 21(4): at the latest at the first
+# communication): why they get it, and that one objection stops all marketing
+TRANSPARENCY: dict[str, dict[str, str]] = {
+    "based on payments": {"nl": r"\bbetalingen\b", "en": r"\bpayments\b"},
+    "how to object to all marketing": {
+        "nl": r"\balle reclame\b",
+        "en": r"\ball (marketing|offers)\b",
+    },
+}
+SMS_ALL_KEYWORD = "STOPALL"  # outreach.inbound records it as an objection to all marketing
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +241,8 @@ def _content_problems(
         yield Problem(files["txt"], "renders to an empty text")
     if "subject" in files and not (rendered.subject or "").strip():
         yield Problem(files["subject"], "renders to an empty subject")
-    if channel == "sms" and not re.search(r"\bSTOP\b", rendered.body):
+    yield from _transparency_problems(channel, language, rendered, files)
+    if channel == "sms" and not re.search(r"\bSTOP(ALL)?\b", rendered.body):
         yield Problem(files["txt"], 'SMS without opt-out: it must say how to stop (reply "STOP")')
     elif channel == "email":
         if SAMPLE_UNSUBSCRIBE_URL not in rendered.body:
@@ -249,3 +263,25 @@ def _content_problems(
         elif not re.search(pattern, rendered.body, re.IGNORECASE):
             what = "an opt-out line" if channel == "letter" else "a spoken opt-out notice"
             yield Problem(files["txt"], f"{channel} without {what} (expected wording like /{pattern}/)")
+
+
+def _transparency_problems(
+    channel: str, language: str, rendered: Rendered, files: dict[str, str]
+) -> Iterable[Problem]:
+    parts = [("txt", rendered.body)]
+    if channel == "email":
+        parts.append(("html", rendered.html or ""))
+    for what, patterns in TRANSPARENCY.items():
+        pattern = patterns.get(language)
+        if pattern is None:
+            yield Problem(files["txt"], f"no transparency wording known for language {language!r} ({what})")
+            continue
+        for part, text in parts:
+            if not re.search(pattern, text, re.IGNORECASE):
+                yield Problem(
+                    files[part], f"{channel} does not say {what} (expected wording like /{pattern}/)"
+                )
+    if channel == "sms" and not re.search(rf"\b{SMS_ALL_KEYWORD}\b", rendered.body):
+        yield Problem(
+            files["txt"], f"SMS does not give the keyword {SMS_ALL_KEYWORD} that stops all marketing"
+        )

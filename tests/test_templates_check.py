@@ -71,9 +71,11 @@ def test_sms_over_the_segment_limit_fails(copy, offers):
 
 
 def test_sms_without_stop_fails(copy, offers):
-    path = copy / "sms/kids_savings.en.txt.j2"
-    path.write_text(path.read_text().replace("Reply STOP", "Reply NO"))
-    assert any("sms/kids_savings.en.txt.j2" in e and "STOP" in e for e in errors(copy, offers))
+    path = copy / "sms/_notice.en.txt.j2"  # every English SMS includes it
+    path.write_text(path.read_text().replace("STOPALL", "NO"))
+    found = errors(copy, offers)
+    assert any("sms/kids_savings.en.txt.j2" in e and 'reply "STOP"' in e for e in found), found
+    assert any("sms/kids_savings.en.txt.j2" in e and "STOPALL" in e for e in found), found
 
 
 def test_email_without_plain_text_fails(copy, offers):
@@ -90,16 +92,44 @@ def test_email_html_without_unsubscribe_link_fails(copy, offers):
 
 def test_letter_without_opt_out_line_fails(copy, offers):
     path = copy / "letter/savings_boost.nl.txt.j2"
-    path.write_text("\n".join(line for line in path.read_text().splitlines() if "Meld u af" not in line))
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "_notice" not in line))
     found = errors(copy, offers)
     assert any("letter/savings_boost.nl.txt.j2" in e and "opt-out" in e for e in found), found
 
 
 def test_call_script_without_spoken_notice_fails(copy, offers):
     path = copy / "call/invest_call.en.txt.j2"
-    path.write_text("\n".join(line for line in path.read_text().splitlines() if "not call you" not in line))
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "_notice" not in line))
     found = errors(copy, offers)
     assert any("call/invest_call.en.txt.j2" in e and "spoken opt-out" in e for e in found), found
+
+
+@pytest.mark.parametrize(
+    ("shared", "drop", "template", "missing"),
+    [
+        (
+            "letter/_notice.nl.txt.j2",
+            "op basis van uw betalingen bij ons",
+            "letter/kids_savings.nl.txt.j2",
+            "payments",
+        ),
+        ("letter/_notice.en.txt.j2", "all marketing", "letter/credit_card.en.txt.j2", "all marketing"),
+        ("email/_footer.nl.html.j2", "alle reclame", "email/invest_call.nl.html.j2", "all marketing"),
+        ("email/_footer.en.txt.j2", "based on your payments", "email/kids_savings.en.txt.j2", "payments"),
+        ("call/_notice.nl.txt.j2", "uw betalingen", "call/invest_call.nl.txt.j2", "payments"),
+        ("sms/_notice.nl.txt.j2", "Obv uw betalingen. ", "sms/travel_insurance.nl.txt.j2", "payments"),
+    ],
+)
+def test_a_message_must_say_it_is_based_on_payments_and_how_to_object_to_all(
+    copy, offers, shared, drop, template, missing
+):
+    path = copy / shared
+    text = path.read_text()
+    assert drop in text
+    path.write_text(text.replace(drop, ""))
+    found = errors(copy, offers)
+    assert any(e.startswith(f"templates/{template}") or f"/{template}:" in e for e in found), found
+    assert any(template in e and missing in e for e in found), found
 
 
 def test_syntax_error_names_the_line(copy, offers):

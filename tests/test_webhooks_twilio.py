@@ -155,7 +155,7 @@ def test_callback_for_an_unknown_message_is_stored_and_reported(web):
     assert orphan.message_id is None and orphan.provider_message_id == "SMnotours"
 
 
-@pytest.mark.parametrize("word", ["STOP", "stop", "STOPPEN", "Afmelden", " stopall ", "Stop."])
+@pytest.mark.parametrize("word", ["STOP", "stop", "STOPPEN", "Afmelden", "Stop."])
 def test_stop_words_opt_out_and_start_opts_back_in(web, word):
     response = web.twilio(INBOUND, inbound_params(word))
     assert response.status_code == 200
@@ -169,6 +169,20 @@ def test_stop_words_opt_out_and_start_opts_back_in(web, word):
     events = consent_events(web.engine, "C1")
     assert [(scope, choice) for scope, choice, _ in events] == [("sms", "opt_out"), ("sms", "opt_in")]
     assert events[0][2] == f"sms:{word.strip().upper()}"
+
+
+@pytest.mark.parametrize("word", ["STOPALL", " stopall "])
+def test_stopall_objects_to_all_marketing_and_start_does_not_undo_it(web, word):
+    """Every SMS names STOPALL as the way to stop all marketing at once (templates check)."""
+    assert web.twilio(INBOUND, inbound_params(word)).status_code == 200
+    assert web.twilio(INBOUND, inbound_params("START", sid="SMin0002")).status_code == 200
+    with session_scope(web.engine) as session:
+        state = consent.current(session, "C1")
+        assert not state.allows("sms") and not state.allows("email") and not state.allows("letter")
+    assert consent_events(web.engine, "C1") == [
+        ("all", "opt_out", "sms:STOPALL"),
+        ("sms", "opt_in", "sms:START"),
+    ]
 
 
 def test_repeated_stop_webhook_records_one_opt_out(web):

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from outreach import consent, ledger
+from outreach import audit, consent, ledger
 from outreach.calls.hours import DEFAULT_WINDOW, next_window, zone
 from outreach.calls.models import Agent, CallAttempt, CallLead, CallTask, Team
 from outreach.calls.script import describe_trigger
@@ -491,6 +491,14 @@ def record_outcome(
             for other in _other_open_tasks(session, task):
                 _cancel(session, other, "opted_out", "customer objected on another call", at)
             _cancel_planned(session, task.customer_id, scope, at)
+        audit.append(  # the note may hold personal data: the log says only that there is one
+            session,
+            "agent.outcome",
+            {"task": task.id, "outcome": outcome, "scope": scope, "note": note is not None},
+            actor=f"agent:{agent.username}",
+            customer_id=task.customer_id,
+            at=at,
+        )
         session.flush()
         return OutcomeResult(task.status, session.get(Message, message.id).status, retry_at, lead_id)
 

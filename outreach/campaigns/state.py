@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, case, func, insert, select, update
 
+from outreach import audit
 from outreach.campaigns.assignment import CONTROL, TREATMENT
 from outreach.campaigns.loader import LoadedCampaign
 from outreach.campaigns.model import Campaign
@@ -46,6 +47,9 @@ def sync(engine: Engine, loaded: Iterable[LoadedCampaign]) -> int:
                 session.execute(
                     insert(CampaignRecord), [{"name": item.campaign.name, "paused": False, **values}]
                 )
+            audit.record_config(
+                session, "campaign", item.campaign.name, values["definition"] | {"file": values["file"]}
+            )
     return len(items)
 
 
@@ -68,7 +72,9 @@ def stored(engine: Engine, names: Sequence[str] | None = None) -> dict[str, Stor
         }
 
 
-def set_paused(engine: Engine, name: str, paused: bool, detail: str | None = None) -> bool:
+def set_paused(
+    engine: Engine, name: str, paused: bool, detail: str | None = None, actor: str | None = None
+) -> bool:
     """Pause or resume; returns False when it already was. Takes effect at the next batch (see gate)."""
     with session_scope(engine) as session:
         record = session.get(CampaignRecord, name)
@@ -84,6 +90,8 @@ def set_paused(engine: Engine, name: str, paused: bool, detail: str | None = Non
                 campaign=name, kind="paused" if paused else "resumed", at=stamp, count=0, detail=detail
             )
         )
+        kind = "paused" if paused else "resumed"
+        audit.append(session, f"campaign.{kind}", {"campaign": name, "detail": detail}, actor=actor, at=stamp)
     return True
 
 

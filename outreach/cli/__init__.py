@@ -15,8 +15,10 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.audit  # noqa: E402,F401
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.campaigns  # noqa: E402,F401
+import outreach.cli.compliance  # noqa: E402,F401
 import outreach.cli.consent  # noqa: E402,F401
 import outreach.cli.core  # noqa: E402,F401
 import outreach.cli.data  # noqa: E402,F401
@@ -28,6 +30,7 @@ import outreach.cli.preview  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 import outreach.cli.serve  # noqa: E402,F401
 import outreach.cli.status  # noqa: E402,F401
+import outreach.cli.subject  # noqa: E402,F401
 import outreach.cli.templates  # noqa: E402,F401
 
 

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from outreach import audit
 from outreach import consent as registry
 from outreach.cli import app
 from outreach.config import CHANNEL_SCOPE, ConfigError, get_settings, load_offers
@@ -35,7 +36,7 @@ def _record(customer_id: str, scope: str, source: str, choice: str) -> None:
     try:
         with session_scope(engine) as session:
             _require_customer(session, customer_id)
-            event = registry.record(session, customer_id, scope, choice, source)
+            event = registry.record(session, customer_id, scope, choice, source, actor=audit.default_actor())
             stamp = event.recorded_at
     except registry.ConsentError as exc:
         console.print(f"[red]{exc}[/red]")

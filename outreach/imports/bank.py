@@ -13,6 +13,7 @@ from outreach.imports.fields import RowCheck, shown
 from outreach.imports.report import ImportReport, Rejection, rejection_for, store_rejections
 from outreach.imports.writer import CHUNK_ROWS, one_of, write_chunk
 from outreach.models import Customer
+from outreach.subjects import tombstones
 
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
@@ -94,6 +95,10 @@ def _flush(
                 reject(Rejection(report.file, number, "customer_id", reason))
         chunk = [(number, row) for number, row in chunk if row["customer_id"] in known]
     counts = write_chunk(conn, contract.spec, [row for _, row in chunk])
+    if contract.kind == "customers":  # an erased customer imported again stays suppressed
+        again = tombstones.reapply(conn, [row["customer_id"] for _, row in chunk])
+        if again:
+            report.flagged["erased_before_suppressed"] = report.flagged.get("erased_before_suppressed", 0) + again
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.already_present += counts.already_present

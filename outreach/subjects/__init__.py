@@ -1,0 +1,1 @@
+"""A data subject's rights: access (export) and erasure, over every table and file Outreach writes."""
