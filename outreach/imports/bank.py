@@ -98,7 +98,8 @@ def _flush(
     if contract.kind == "customers":  # an erased customer imported again stays suppressed
         again = tombstones.reapply(conn, [row["customer_id"] for _, row in chunk])
         if again:
-            report.flagged["erased_before_suppressed"] = report.flagged.get("erased_before_suppressed", 0) + again
+            flagged = report.flagged
+            flagged["erased_before_suppressed"] = flagged.get("erased_before_suppressed", 0) + again
     report.inserted += counts.inserted
     report.updated += counts.updated
     report.already_present += counts.already_present

@@ -13,6 +13,7 @@ from sqlalchemy import Select, Table, select
 
 from outreach.calls.models import CallAttempt, CallLead, CallTask
 from outreach.campaigns.tables import CampaignAssignment
+from outreach.live.tables import LiveEvent
 from outreach.models import (
     Base,
     Candidate,
@@ -97,6 +98,12 @@ HELD: tuple[Held, ...] = (
     Held("call_attempts", _t(CallAttempt), "pseudonymise", via="task_id", clear={"note": None}),
     Held("call_leads", _t(CallLead), "pseudonymise", clear={"note": None}),
     Held("campaign_assignments", _t(CampaignAssignment), "pseudonymise", why="campaign counts stay right"),
+    Held(
+        "live_events",
+        _t(LiveEvent),
+        "pseudonymise",
+        why="which payment event (id, trigger, time) led to a live contact; no amount or place is stored",
+    ),
 )
 
 # tables with customer data that are deliberately not per-customer rows: why each is safe
