@@ -1,4 +1,5 @@
-"""Storage model (SQLAlchemy 2). Alembic migrations in ``outreach/migrations`` mirror these tables."""
+"""Storage model (SQLAlchemy 2): the core's tables. ``outreach.schema`` gathers every table of
+every area (this module, ``calls.models``, ``campaigns.tables``) on one metadata for Alembic."""
 
 from __future__ import annotations
 
@@ -268,7 +269,3 @@ class InboundMessage(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     raw: Mapped[dict | None] = mapped_column(JSON)
 
-
-# Tables of self-contained areas live in their own modules; importing them here registers them.
-from outreach.calls import models as _call_models  # noqa: E402,F401
-from outreach.campaigns import tables as _campaign_tables  # noqa: E402,F401

@@ -22,7 +22,7 @@ from outreach.config import CHANNEL_SCOPE
 from outreach.policy import REASONS, DayInputs, decide
 from outreach.policy.engine import REJECTED
 from outreach.policy.inputs import CONTACTS, NOT_CONTACTS
-from outreach.policy.reference import decide_naive
+from outreach_dev.policy_reference import decide_naive
 from outreach.policy.windows import release_time
 from tests.policy_gen import days
 

@@ -18,8 +18,8 @@ from channels.twilio_webhooks import FormParams, parse_status
 from outreach import tracking
 from outreach.config import Settings
 from outreach.db import session_scope
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from outreach.models import DeliveryEventRecord, Message
 from outreach.reconcile import reconcile
 from tests.factories import add_customers, customer

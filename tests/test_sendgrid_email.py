@@ -15,7 +15,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
 from channels.errors import ConfigurationError, OutcomeUnknown, RecipientRejected, TransientError
 from channels.sendgrid_email import SUBSTITUTION_LIMIT, SendGridEmail
-from outreach.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.sendgrid_server import SendGridServer
 from tests.provider_fakes import email_adapter, mail, sendgrid_server, sleeps  # noqa: F401 - fixtures
 
 

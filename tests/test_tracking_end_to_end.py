@@ -17,8 +17,8 @@ from outreach.config import Settings, load_offers
 from outreach.db import session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from outreach.models import Customer, Message
 from outreach.planning import decide_day
 from outreach.sending import send_due

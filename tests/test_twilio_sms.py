@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from channels.errors import ConfigurationError, OutcomeUnknown, RecipientRejected, TransientError
 from channels.twilio_sms import TwilioSMS
-from outreach.fakes.twilio_server import TwilioServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.provider_fakes import (  # noqa: F401 - fixtures
     SENDER,
     phone,

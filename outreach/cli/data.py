@@ -118,7 +118,7 @@ def generate_cmd(
     as_of: str | None = typer.Option(None, "--as-of", help="The bank's 'today' (YYYY-MM-DD); default today."),
 ) -> None:
     """Write a synthetic bank (customers, transactions, consents, suppressions, holdings) as CSV."""
-    from outreach.synth import generate
+    from outreach_dev.synth import generate
 
     day = _day(as_of, "--as-of")
     started = time.perf_counter()
