@@ -110,8 +110,8 @@ def _naive_day(engine, offers) -> dict:
     from outreach.db import session_scope
     from outreach.models import Decision
     from outreach.planning import snapshot_offers
-    from outreach_dev.planning_reference import plan_messages_naive, write_decisions_naive
     from outreach.policy import decide, load_inputs
+    from outreach_dev.planning_reference import plan_messages_naive, write_decisions_naive
 
     timings = {}
     t = time.perf_counter()

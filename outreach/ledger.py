@@ -64,16 +64,6 @@ def plan_messages(session: Session | Connection, run_date: date) -> int:
     return plan_ledger(conn, run_date, now())
 
 
-def release_time(outcome: str, detail: str | None) -> datetime | None:
-    """A held decision carries its release time (ISO) in ``detail`` as ``release=...``."""
-    if outcome != "held" or not detail:
-        return None
-    for part in detail.split(";"):
-        if part.startswith("release="):
-            return datetime.fromisoformat(part.removeprefix("release="))
-    return None
-
-
 def due_ids(
     session: Session,
     run_date: date,

@@ -146,6 +146,7 @@ class Decision(Base):
     channel: Mapped[str | None] = mapped_column(String(8))
     legal_basis: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[str | None] = mapped_column(Text)
+    release_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # held: window opens
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -268,4 +269,3 @@ class InboundMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     raw: Mapped[dict | None] = mapped_column(JSON)
-

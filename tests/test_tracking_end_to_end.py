@@ -17,11 +17,11 @@ from outreach.config import Settings, load_offers
 from outreach.db import session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher
-from outreach_dev.fakes.sendgrid_server import SendGridServer
-from outreach_dev.fakes.twilio_server import TwilioServer
 from outreach.models import Customer, Message
 from outreach.planning import decide_day
 from outreach.sending import send_due
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.factories import add_candidates, add_customers, customer
 from tests.provider_fakes import email_adapter, sms_adapter
 from tests.webhook_kit import UNSUBSCRIBE_SECRET, running_app

@@ -21,7 +21,7 @@ for each campaign (highest priority first):
    before each batch).
 
 Entries are recorded in ``campaign_assignments``; decisions carry ``campaign=..;arm=..;variant=..``
-in their detail after any ``release=`` part, which the ledger reads for ``not_before``.
+in their detail, and a held one its release time in ``release_at`` (the ledger's ``not_before``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ CAMPAIGN_REASONS = (  # described in outreach.policy.REASONS
     "campaign_not_running",
     "unknown_campaign",
 )
-UPDATE_COLUMNS = ("candidate_id", "outcome", "reason", "channel", "detail")
+UPDATE_COLUMNS = ("candidate_id", "outcome", "reason", "channel", "detail", "release_at")
 
 
 def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs, *, record: bool = True) -> pl.DataFrame:
@@ -110,6 +110,7 @@ def _set(work: pl.DataFrame, rows: pl.DataFrame, *, outcome: str, reason: str) -
         pl.lit(reason).alias("reason"),
         pl.lit(None, dtype=pl.Utf8).alias("channel"),
         (pl.lit("campaign=") + pl.col("campaign")).alias("detail"),
+        pl.lit(None, dtype=pl.Utf8).alias("release_at"),
     )
     return _update(work, update)
 
@@ -271,7 +272,7 @@ def _enter(
         channel = row["channel"]
         entry.update(variant=chosen, channel=channel, template=campaign.variant_template(chosen, channel))
         outcome, reason = row["outcome"], row["reason"]
-        release = _release_of(row["detail"]) if outcome == "held" else None
+        release = row["release_at"] if outcome == "held" else None
         if channel not in windows:
             windows[channel] = _send_window(campaign, channel, quiet)
         window = windows[channel]
@@ -285,9 +286,8 @@ def _enter(
             outcome, reason = ("held", "campaign_send_time") if release else ("planned", "planned")
         if paused:
             outcome, reason = "held", "campaign_paused"
-        parts = [f"release={release}"] if release else []
-        parts += [f"campaign={name}", f"arm={TREATMENT}", f"variant={chosen}"]
-        updates.append(_row(row, outcome, reason, channel, ";".join(parts)))
+        detail = f"campaign={name};arm={TREATMENT};variant={chosen}"
+        updates.append(_row(row, outcome, reason, channel, detail, release))
     update = pl.DataFrame(
         updates,
         schema={
@@ -296,21 +296,17 @@ def _enter(
             "reason": pl.Utf8,
             "channel": pl.Utf8,
             "detail": pl.Utf8,
+            "release_at": pl.Utf8,
         },
         orient="row",
     )
     return _update(work, update), entries
 
 
-def _row(row: dict, outcome: str, reason: str, channel: str | None, detail: str) -> tuple:
-    return (row["candidate_id"], outcome, reason, channel, detail)
-
-
-def _release_of(detail: str | None) -> str | None:
-    for part in (detail or "").split(";"):
-        if part.startswith("release="):
-            return part.removeprefix("release=")
-    return None
+def _row(
+    row: dict, outcome: str, reason: str, channel: str | None, detail: str, release: str | None = None
+) -> tuple:
+    return (row["candidate_id"], outcome, reason, channel, detail, release)
 
 
 def _record(engine: Engine, entries: list[dict]) -> None:

@@ -64,6 +64,7 @@ class CandidateExplanation:
     legal_basis: str | None
     legal_basis_text: str | None
     detail: str | None
+    release_at: str | None  # held: when its sending window opens
     decided_at: str | None  # None: not decided yet (the outcome shown is what the engine would do)
     rules: list[RuleLine] = field(default_factory=list)
     note: str | None = None
@@ -130,6 +131,13 @@ class Explanation:
         data["run_date"] = self.run_date.isoformat()
         data["as_of"] = self.as_of.isoformat()
         return data
+
+
+def _release_text(value: str | datetime | None) -> str | None:
+    """A release time as the engine gives it (ISO text) or as stored (datetime), shown like _when."""
+    if value is None:
+        return None
+    return _when(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _when(value: datetime | None) -> str:
@@ -308,12 +316,10 @@ def _day_facts(rule_code: str, row: dict, offers: OffersFile, ranking: list[dict
         hours = f"{channel} may be sent {window.start:%H:%M}–{window.end:%H:%M} in {zone}"
         if window.working_days_only:
             hours += f" on working days, not on {policy.holiday_country} public holidays"
-        detail = row.get("detail") or ""
-        release = next(
-            (p.removeprefix("release=") for p in detail.split(";") if p.startswith("release=")), None
-        )
+        release = row.get("release_at")
         if release:
-            at = datetime.fromisoformat(release)
+            at = release if isinstance(release, datetime) else datetime.fromisoformat(release)
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
             try:
                 local = at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
             except Exception:  # an unknown zone is reported by the rule itself
@@ -382,7 +388,7 @@ def _candidate(
     computed = (row["outcome"], row["reason"], row["channel"])
     if record is not None:
         row = {**row, "outcome": record.outcome, "reason": record.reason, "channel": record.channel}
-        row.update(detail=record.detail, legal_basis=record.legal_basis)
+        row.update(detail=record.detail, release_at=record.release_at, legal_basis=record.legal_basis)
     deciding = _rule_index(row["reason"])
     lines = []
     for i, rule in enumerate(RULES):
@@ -422,6 +428,7 @@ def _candidate(
         legal_basis=basis if row["outcome"] in ("planned", "held") else None,
         legal_basis_text=BASIS_TEXT.get(basis) if row["outcome"] in ("planned", "held") else None,
         detail=row.get("detail"),
+        release_at=_release_text(row.get("release_at")) if row["outcome"] == "held" else None,
         decided_at=_when(record.decided_at) if record else None,
         rules=lines,
         note=note,
