@@ -56,7 +56,6 @@ DECISION_COLUMNS = (
     "detail",
     "release_at",
 )
-LIVE = ("planned", "held")  # outcomes that get a ledger row
 
 # the ledger rows still to plan: decision id and shard bucket (CRC-32, which neither database has)
 STAGE = Table(

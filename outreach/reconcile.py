@@ -47,10 +47,11 @@ from outreach import tracking
 from outreach.config import Settings
 from outreach.db import as_utc, session_scope
 from outreach.models import Customer, Message
+from outreach.statuses import MessageStatus
 from outreach.tracking import LEDGER_STATUS
 
 log = logging.getLogger("outreach.reconcile")
-STUCK = ("sent", "unknown")
+STUCK = (MessageStatus.SENT, MessageStatus.UNKNOWN)
 TRACKED_CHANNELS = ("sms", "email")  # letters and calls get no provider events to wait for
 FLAG_CODE = "stuck"
 CHUNK = 500
@@ -239,8 +240,8 @@ def reconcile(
                     break
                 last_id = chunk[-1].id
                 report.stuck += len(chunk)
-                in_doubt = _by_channel(m for m in chunk if m.status == "unknown")
-                silent = _by_channel(m for m in chunk if m.status == "sent")
+                in_doubt = _by_channel(m for m in chunk if m.status == MessageStatus.UNKNOWN)
+                silent = _by_channel(m for m in chunk if m.status == MessageStatus.SENT)
                 queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
                 # the provider lists by send time: from the earliest hand-off among them, with slack
                 sent_after = {

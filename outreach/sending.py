@@ -40,6 +40,7 @@ from outreach.batches import due_batches
 from outreach.db import as_utc, session_scope
 from outreach.dispatch import MAX_ATTEMPTS, Dispatcher, DispatchReport, release_stale_claims
 from outreach.models import Message
+from outreach.statuses import MessageStatus
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=15)  # longer than any batch can take to send
@@ -72,7 +73,9 @@ def reconcile_in_doubt(
     with session_scope(dispatcher.engine) as session:
         rows = session.execute(
             select(Message.id, Message.claimed_at).where(
-                Message.run_date == run_date, Message.channel == channel.kind, Message.status == "unknown"
+                Message.run_date == run_date,
+                Message.channel == channel.kind,
+                Message.status == MessageStatus.UNKNOWN,
             )
         ).all()
     report = ReconcileReport(examined=len(rows))
@@ -107,8 +110,8 @@ def reconcile_in_doubt(
                 report.found_sent += ledger.transition(
                     session,
                     [mid],
-                    "sent",
-                    expected="unknown",
+                    MessageStatus.SENT,
+                    expected=MessageStatus.UNKNOWN,
                     detail=f"reconciled: found at {channel.provider}",
                     provider=channel.provider,
                     provider_id=result.provider_message_id,
@@ -119,16 +122,16 @@ def reconcile_in_doubt(
                 report.requeued += ledger.transition(
                     session,
                     [mid],
-                    "planned",
-                    expected="unknown",
+                    MessageStatus.PLANNED,
+                    expected=MessageStatus.UNKNOWN,
                     detail=f"reconciled: not at {channel.provider}, sent again",
                 )
             else:
                 report.failed += ledger.transition(
                     session,
                     [mid],
-                    "failed",
-                    expected="unknown",
+                    MessageStatus.FAILED,
+                    expected=MessageStatus.UNKNOWN,
                     detail=f"reconciled: not at {channel.provider}; not resent",
                     last_error_code="not_sent_unknown",
                 )

@@ -40,8 +40,9 @@ from outreach.config import QuietHours
 from outreach.db import session_scope
 from outreach.policy import DayInputs, decide
 from outreach.policy.windows import release_time
+from outreach.statuses import LIVE_OUTCOMES, Outcome
 
-LIVE = ("planned", "held")
+LIVE = LIVE_OUTCOMES
 CAMPAIGN_REASONS = (  # described in outreach.policy.REASONS
     "control_group",
     "campaign_budget",
@@ -83,11 +84,11 @@ def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs, *, record: boo
         stored = saved.get(name)
         mine = (pl.col("campaign") == name) & pl.col("outcome").is_in(LIVE)
         if stored is None:
-            work = _set(work, work.filter(mine), outcome="rejected", reason="unknown_campaign")
+            work = _set(work, work.filter(mine), outcome=Outcome.REJECTED, reason="unknown_campaign")
             continue
         campaign = stored.campaign
         if not campaign.runs_on(inputs.run_date):
-            work = _set(work, work.filter(mine), outcome="suppressed", reason="campaign_not_running")
+            work = _set(work, work.filter(mine), outcome=Outcome.SUPPRESSED, reason="campaign_not_running")
             continue
         work = _once_per_customer(engine, work, mine, name, inputs.run_date)
         work = _narrow_channels(work, mine, campaign, inputs)
@@ -152,7 +153,7 @@ def _once_per_customer(
     return _set(
         work,
         rows.filter(pl.col("customer_id").is_in(list(before))),
-        outcome="suppressed",
+        outcome=Outcome.SUPPRESSED,
         reason="campaign_already_assigned",
     )
 
@@ -249,7 +250,7 @@ def _enter(
         customer_id = row["customer_id"]
         which = arm(name, customer_id, campaign.holdout)
         if room is not None and treated >= room:
-            updates.append(_row(row, "suppressed", "campaign_budget", None, f"campaign={name}"))
+            updates.append(_row(row, Outcome.SUPPRESSED, "campaign_budget", None, f"campaign={name}"))
             continue
         entry = {
             "campaign": name,
@@ -265,14 +266,16 @@ def _enter(
         entries.append(entry)
         if which == CONTROL:
             entry["channel"] = row["channel"]  # the channel it would have had: per-channel comparisons
-            updates.append(_row(row, "suppressed", "control_group", None, f"campaign={name};arm={CONTROL}"))
+            updates.append(
+                _row(row, Outcome.SUPPRESSED, "control_group", None, f"campaign={name};arm={CONTROL}")
+            )
             continue
         treated += 1
         chosen = variant(name, customer_id, split)
         channel = row["channel"]
         entry.update(variant=chosen, channel=channel, template=campaign.variant_template(chosen, channel))
         outcome, reason = row["outcome"], row["reason"]
-        release = row["release_at"] if outcome == "held" else None
+        release = row["release_at"] if outcome == Outcome.HELD else None
         if channel not in windows:
             windows[channel] = _send_window(campaign, channel, quiet)
         window = windows[channel]
@@ -283,9 +286,11 @@ def _enter(
                 at = release_time(inputs.now, window, zone)
                 releases[key] = at.isoformat() if at else None
             release = releases[key]
-            outcome, reason = ("held", "campaign_send_time") if release else ("planned", "planned")
+            outcome, reason = (
+                (Outcome.HELD, "campaign_send_time") if release else (Outcome.PLANNED, "planned")
+            )
         if paused:
-            outcome, reason = "held", "campaign_paused"
+            outcome, reason = Outcome.HELD, "campaign_paused"
         detail = f"campaign={name};arm={TREATMENT};variant={chosen}"
         updates.append(_row(row, outcome, reason, channel, detail, release))
     update = pl.DataFrame(

@@ -34,6 +34,7 @@ import polars as pl
 from outreach.config import CHANNEL_SCOPE
 from outreach.policy.inputs import NOT_CONTACTS, DayInputs
 from outreach.policy.windows import release_time
+from outreach.statuses import Outcome
 
 # The stable set of reason codes, shown in the funnel, exports and `explain` (docs/reason-codes.md).
 REASONS: dict[str, str] = {
@@ -496,12 +497,12 @@ def evaluate(inputs: DayInputs, *, full: bool = False) -> pl.DataFrame:
     )
     outcome = (
         pl.when(pl.col("reason").is_in(list(REJECTED)))
-        .then(pl.lit("rejected"))
+        .then(pl.lit(Outcome.REJECTED))
         .when(pl.col("reason") == "quiet_hours_held")
-        .then(pl.lit("held"))
+        .then(pl.lit(Outcome.HELD))
         .when(pl.col("reason").is_null())
-        .then(pl.lit("planned"))
-        .otherwise(pl.lit("suppressed"))
+        .then(pl.lit(Outcome.PLANNED))
+        .otherwise(pl.lit(Outcome.SUPPRESSED))
     )
     live = pl.col("reason").is_null() | (pl.col("reason") == "quiet_hours_held")
     return frame.with_columns(

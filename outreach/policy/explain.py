@@ -34,6 +34,7 @@ from outreach.models import (
 )
 from outreach.policy.engine import MAX_CHANNELS, REASONS, RULES, STATUS_NAMES, evaluate
 from outreach.policy.inputs import NOT_CONTACTS, NOT_INTERESTED, load_inputs
+from outreach.statuses import LIVE_OUTCOMES, Outcome
 
 BASIS_TEXT = {
     "legitimate_interest": "legitimate interest (GDPR art. 6(1)(f)): direct marketing to an existing "
@@ -425,10 +426,10 @@ def _candidate(
         reason=row["reason"],
         reason_text=REASONS.get(row["reason"], row["reason"]),
         channel=row["channel"],
-        legal_basis=basis if row["outcome"] in ("planned", "held") else None,
-        legal_basis_text=BASIS_TEXT.get(basis) if row["outcome"] in ("planned", "held") else None,
+        legal_basis=basis if row["outcome"] in LIVE_OUTCOMES else None,
+        legal_basis_text=BASIS_TEXT.get(basis) if row["outcome"] in LIVE_OUTCOMES else None,
         detail=row.get("detail"),
-        release_at=_release_text(row.get("release_at")) if row["outcome"] == "held" else None,
+        release_at=_release_text(row.get("release_at")) if row["outcome"] == Outcome.HELD else None,
         decided_at=_when(record.decided_at) if record else None,
         rules=lines,
         note=note,
