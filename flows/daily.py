@@ -35,6 +35,7 @@ from outreach.config import Settings, get_settings, load_offers
 from outreach.db import engine_for, session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
+from outreach.errors import RunIncomplete
 from outreach.funnel import compute
 from outreach.planning import decide_day
 from outreach.printing import build_print_batches
@@ -241,7 +242,7 @@ def wait_for_shards(runs: list, timeout_seconds: float, poll_seconds: float = 2.
             time.sleep(poll_seconds)
 
 
-class DayIncomplete(RuntimeError):
+class DayIncomplete(RunIncomplete):
     """Messages of the day are left (a shard died, a transient failure, claims of a dead worker):
     the run ends failed, and a rerun of the day takes over what is left."""
 

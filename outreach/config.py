@@ -21,12 +21,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from outreach.errors import InputError
+
 ChannelName = Literal["sms", "email", "letter", "call"]
 # consent scope for each channel: a call is a "phone" contact
 CHANNEL_SCOPE: dict[str, str] = {"sms": "sms", "email": "email", "letter": "letter", "call": "phone"}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """Invalid configuration, naming the file, the key and why."""
 
 

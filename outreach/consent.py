@@ -9,13 +9,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.db import as_utc
+from outreach.errors import InputError
 from outreach.models import ConsentEvent
 
 CHANNEL_SCOPES = ("sms", "email", "letter", "phone")
 CHOICES = ("opt_out", "opt_in")
 
 
-class ConsentError(ValueError):
+class ConsentError(InputError):
     pass
 
 

@@ -17,6 +17,7 @@ from outreach.calls.models import CallTask
 from outreach.calls.script import render_script
 from outreach.config import OffersFile
 from outreach.db import as_utc
+from outreach.errors import InputError
 from outreach.models import Customer
 from outreach.rendering import Renderer
 
@@ -40,7 +41,7 @@ COLUMNS = (
 FORMATS = ("csv", "xlsx")
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     pass
 
 
