@@ -21,7 +21,7 @@ class OutboxChannel:
     kind: ClassVar[str] = ""
     provider: ClassVar[str] = "outbox"
 
-    def __init__(self, outbox_dir: str | Path = "outbox", **_: object) -> None:
+    def __init__(self, outbox_dir: str | Path = "outbox") -> None:
         self.root = Path(outbox_dir)
 
     def folder(self, message: OutboundMessage) -> Path:

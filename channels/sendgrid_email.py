@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import re
 import threading
 import urllib.error
@@ -98,7 +97,6 @@ class SendGridEmail:
         concurrency: int = 2,
         chunk_size: int = MAX_PERSONALIZATIONS,
         sleep: Callable[[float], None] | None = None,
-        **_: object,  # settings-derived options for other backends (outbox_dir, ...)
     ) -> None:
         missing = [
             n for n, v in (("api_key", api_key and _secret(api_key)), ("from_email", from_email)) if not v
@@ -126,36 +124,6 @@ class SendGridEmail:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         mask_logger("python_http_client.client")  # it logs whole payloads at DEBUG
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: object) -> SendGridEmail:
-        """Build from SENDGRID_API_KEY, OUTREACH_EMAIL_FROM, OUTREACH_EMAIL_FROM_NAME,
-        OUTREACH_SENDGRID_API_URL, OUTREACH_SENDGRID_ASM_GROUP, OUTREACH_SENDGRID_CATEGORIES
-        (comma-separated); names what is missing."""
-        env = os.environ if env is None else env
-        missing = [name for name in ("SENDGRID_API_KEY", "OUTREACH_EMAIL_FROM") if not env.get(name)]
-        if missing:
-            raise ConfigurationError(
-                f"email backend 'sendgrid' is configured but {', '.join(missing)} is not set",
-                provider=PROVIDER,
-            )
-        group = env.get("OUTREACH_SENDGRID_ASM_GROUP")
-        try:
-            asm_group_id = int(group) if group else None
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"OUTREACH_SENDGRID_ASM_GROUP must be a group number, got {group!r}", provider=PROVIDER
-            ) from exc
-        categories = [c.strip() for c in env.get("OUTREACH_SENDGRID_CATEGORIES", "").split(",") if c.strip()]
-        return cls(
-            env["SENDGRID_API_KEY"],
-            env["OUTREACH_EMAIL_FROM"],
-            from_name=env.get("OUTREACH_EMAIL_FROM_NAME") or None,
-            api_url=env.get("OUTREACH_SENDGRID_API_URL") or None,
-            asm_group_id=asm_group_id,
-            categories=categories or ("outreach",),
-            **options,
-        )
 
     # -- clients and pool ---------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ answers that prove nothing was created, and everything else reported per message
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,7 +68,6 @@ class TwilioSMS:
         max_attempts: int = 4,
         concurrency: int = 4,
         sleep: Callable[[float], None] | None = None,
-        **_: object,  # settings-derived options for other backends (outbox_dir, ...)
     ) -> None:
         missing = [
             name
@@ -104,38 +102,6 @@ class TwilioSMS:
         # the SDK logs query strings (a list by To= carries the number): mask what it logs
         self._http_logger = mask_logger("twilio.http_client")
         mask_logger("urllib3.connectionpool")
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: object) -> TwilioSMS:
-        """Build from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, OUTREACH_TWILIO_FROM or
-        OUTREACH_TWILIO_MESSAGING_SERVICE_SID, OUTREACH_TWILIO_STATUS_CALLBACK,
-        OUTREACH_TWILIO_VALIDITY_PERIOD, OUTREACH_TWILIO_API_URL; names what is missing."""
-        env = os.environ if env is None else env
-        missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not env.get(name)]
-        if not (env.get("OUTREACH_TWILIO_FROM") or env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID")):
-            missing.append("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
-        if missing:
-            raise ConfigurationError(
-                f"SMS backend 'twilio' is configured but {', '.join(missing)} is not set", provider=PROVIDER
-            )
-        validity = env.get("OUTREACH_TWILIO_VALIDITY_PERIOD")
-        try:
-            validity_period = int(validity) if validity else None
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"OUTREACH_TWILIO_VALIDITY_PERIOD must be a whole number of seconds, got {validity!r}",
-                provider=PROVIDER,
-            ) from exc
-        return cls(
-            env["TWILIO_ACCOUNT_SID"],
-            env["TWILIO_AUTH_TOKEN"],
-            from_=env.get("OUTREACH_TWILIO_FROM") or None,
-            messaging_service_sid=env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID") or None,
-            status_callback=env.get("OUTREACH_TWILIO_STATUS_CALLBACK") or None,
-            validity_period=validity_period,
-            api_url=env.get("OUTREACH_TWILIO_API_URL") or None,
-            **options,
-        )
 
     # -- clients and pool ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from outreach import consent, tracking
-from outreach.config import Settings, load_offers
+from outreach.config import SendGridSettings, Settings, TwilioSettings, load_offers
 from outreach.db import session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher
@@ -64,8 +64,8 @@ def test_a_day_against_the_provider_servers_ends_delivered_or_failed(db_url, eng
         return Settings(
             database_url=db_url,
             public_url=base,
-            twilio_auth_token=twilio.auth_token,
-            sendgrid_webhook_public_key=sendgrid.public_key,
+            twilio=TwilioSettings(auth_token=twilio.auth_token),
+            sendgrid=SendGridSettings(webhook_public_key=sendgrid.public_key),
             unsubscribe_secret=UNSUBSCRIBE_SECRET,
             outbox_dir=tmp_path / "outbox",
         )

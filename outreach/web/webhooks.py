@@ -67,7 +67,7 @@ def _public_url(request: Request) -> str:
 async def _twilio_params(
     request: Request, signature: str | None, signature_settings: str | None
 ) -> FormParams:
-    token = settings_of(request).twilio_auth_token
+    token = settings_of(request).twilio.auth_token
     if token is None or not token.get_secret_value():
         raise HTTPException(503, "TWILIO_AUTH_TOKEN is not configured")
     body = await request.body()
@@ -160,14 +160,14 @@ _verifiers: dict[tuple[str, int], sendgrid_webhooks.Verifier] = {}
 
 def _sendgrid_verifier(request: Request) -> sendgrid_webhooks.Verifier:
     settings = settings_of(request)
-    key = settings.sendgrid_webhook_public_key
+    key = settings.sendgrid.webhook_public_key
     if not key:
         raise HTTPException(503, "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured")
-    cache_key = (key, settings.sendgrid_webhook_tolerance_seconds)
+    cache_key = (key, settings.sendgrid.webhook_tolerance_seconds)
     if cache_key not in _verifiers:
         try:
             _verifiers[cache_key] = sendgrid_webhooks.Verifier(
-                key, settings.sendgrid_webhook_tolerance_seconds
+                key, settings.sendgrid.webhook_tolerance_seconds
             )
         except ConfigurationError as exc:
             log.error("sendgrid public key unusable: %s", exc)
