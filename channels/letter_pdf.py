@@ -50,7 +50,7 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, TTFontFace, makeToUnicodeCMap
 from reportlab.pdfgen import canvas
 
-from channels.base import Address, BatchOutcome, OutboundMessage, SendResult
+from channels.base import Address, BaseChannel, BatchOutcome, OutboundMessage, SendResult
 from channels.errors import ConfigurationError, RecipientRejected, TransientError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -225,7 +225,7 @@ class Letterhead:
     logo_path: Path | None = None
 
 
-class PdfLetterChannel:
+class PdfLetterChannel(BaseChannel):
     kind: ClassVar[str] = "letter"
     provider: ClassVar[str] = "pdf"
 

@@ -7,7 +7,7 @@ Messages are *in doubt* when we cannot know from our own records whether the pro
 * ``unknown`` rows whose request may have left (a timeout or reset after sending, a 5xx).
 
 They are never resent blindly. ``reconcile_in_doubt`` asks the provider through the adapter's
-``reconcile`` (Twilio: messages to that number since the claim; SendGrid: the ``outreach_id``
+``reconcile`` capability (Twilio: messages to that number since the claim; SendGrid: the ``outreach_id``
 custom arg):
 
 * found: the message was sent; it moves to ``sent`` with the provider's id;
@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from channels.base import Capability
 from channels.errors import ChannelError
 from outreach import ledger
 from outreach.batches import due_batches
@@ -44,7 +45,6 @@ from outreach.statuses import MessageStatus
 
 log = logging.getLogger(__name__)
 DEFAULT_LEASE = timedelta(minutes=15)  # longer than any batch can take to send
-DEFAULT_SETTLE = timedelta(minutes=10)  # when the adapter does not say
 
 
 @dataclass
@@ -81,8 +81,7 @@ def reconcile_in_doubt(
     report = ReconcileReport(examined=len(rows))
     if not rows:
         return report
-    reconcile = getattr(channel, "reconcile", None)
-    if reconcile is None:
+    if not channel.supports(Capability.RECONCILE):
         report.still_unknown = len(rows)
         log.warning("%d %s messages in doubt; %s cannot reconcile", len(rows), channel.kind, channel.provider)
         return report
@@ -96,9 +95,9 @@ def reconcile_in_doubt(
     if not outbound:
         report.still_unknown = len(rows)
         return report
-    settle = settle if settle is not None else getattr(channel, "reconcile_settle", DEFAULT_SETTLE)
+    settle = settle if settle is not None else channel.reconcile_settle
     try:
-        found = reconcile(list(outbound.values()), min(claimed.values()) - timedelta(minutes=1))
+        found = channel.reconcile(list(outbound.values()), min(claimed.values()) - timedelta(minutes=1))
     except ChannelError as exc:
         log.warning("cannot reconcile %d %s messages now: %s", len(outbound), channel.kind, exc)
         report.still_unknown = len(rows)

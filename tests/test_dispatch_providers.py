@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.base import BatchOutcome
+from channels.base import BaseChannel, BatchOutcome
 from outreach import consent
 from outreach.config import Settings, load_offers
 from outreach.db import make_engine, session_scope
@@ -242,12 +242,14 @@ def test_two_workers_at_once_on_postgres_send_each_message_once(pg_url, kind, re
     engine.dispose()
 
 
-class OptOutDuringRun:
+class OptOutDuringRun(BaseChannel):
     """Wraps a real channel: while its first batch is being handed over, customers opt out."""
 
     def __init__(self, inner, engine, opt_out: list[str]):
         self.inner, self.engine, self.opt_out = inner, engine, opt_out
-        self.kind, self.provider = inner.kind, inner.provider
+        self.kind, self.provider, self.capabilities = inner.kind, inner.provider, inner.capabilities
+        self.reconcile_settle = inner.reconcile_settle
+        self.reconcile = inner.reconcile
         self.batches = 0
 
     def send_batch(self, messages) -> BatchOutcome:
