@@ -35,7 +35,7 @@ SUITE = status=0; \
 	exit $$status
 
 test: $(VENV)/.installed chromium
-	$(VENV)/bin/ruff check outreach channels flows tests bench
+	$(VENV)/bin/ruff check outreach outreach_dev channels flows tests bench
 	$(SUITE)
 
 # The whole suite with the clock a year and a month ahead (FUTURE=+800d for more): every Python
@@ -59,8 +59,8 @@ integration: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q -m integration
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check outreach channels flows tests bench
-	$(VENV)/bin/ruff format --check outreach channels flows tests bench
+	$(VENV)/bin/ruff check outreach outreach_dev channels flows tests bench
+	$(VENV)/bin/ruff format --check outreach outreach_dev channels flows tests bench
 
 clean:
 	rm -rf $(VENV) .prefect outreach.db* outbox demo

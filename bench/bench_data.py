@@ -21,7 +21,7 @@ from pathlib import Path
 from outreach.candidates import PaymentSignals, load_candidates
 from outreach.db import make_engine, upgrade
 from outreach.importer import import_file
-from outreach.synth import generate
+from outreach_dev.synth import generate
 
 
 def main() -> None:

@@ -110,8 +110,8 @@ def _naive_day(engine, offers) -> dict:
     from outreach.db import session_scope
     from outreach.models import Decision
     from outreach.planning import snapshot_offers
-    from outreach.planning_reference import plan_messages_naive, write_decisions_naive
     from outreach.policy import decide, load_inputs
+    from outreach_dev.planning_reference import plan_messages_naive, write_decisions_naive
 
     timings = {}
     t = time.perf_counter()
@@ -234,7 +234,7 @@ def report(results: list[dict], command: str, loads: tuple, out: Path) -> str:
         "(other work on the machine slows every figure)",
         f"- polars {pl.__version__}; command: `{command}`",
         "- bulk = `planning.decide_day`; naive = the same steps with the old write "
-        "(`outreach/planning_reference.py`: `to_dicts()` + SQLAlchemy executemany per 5,000, then one "
+        "(`outreach_dev/planning_reference.py`: `to_dicts()` + SQLAlchemy executemany per 5,000, then one "
         "ORM object per decision to plan the ledger). One run each, fresh process, fresh copy of the data.",
         "- load = offers snapshot + already-decided filter + `load_inputs`. peak MB = the process's max "
         "RSS over the whole day (the engine's peak, as in bench/results/policy.md); RSS before write / "

@@ -153,7 +153,7 @@ def one(backend: str, size: int, impl: str, data_dir: Path, out: Path) -> dict:
     from outreach.config import load_offers
     from outreach.db import make_engine
     from outreach.policy import decide, load_inputs
-    from outreach.policy.reference import decide_naive
+    from outreach_dev.policy_reference import decide_naive
 
     offers = load_offers(ROOT / "offers.yaml")
     engine = make_engine(_url(backend, size, data_dir))

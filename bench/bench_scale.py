@@ -4,7 +4,7 @@ with two workers; wall time per stage and Prefect's own share.
     python bench/bench_scale.py [--customers 100000] [--workdir /tmp/outreach-scale]
                                 [--setups embedded,cluster] [--shards 3] [--keep]
 
-The bank is ``outreach.synth`` at N customers (90 days of payments), imported once into a SQLite
+The bank is ``outreach_dev.synth`` at N customers (90 days of payments), imported once into a SQLite
 file and a PostgreSQL template database (cached in --workdir / kept with --keep); the day's
 candidates come from the payment signals, as `make demo` does. Every setup runs on a fresh copy.
 SMS and email go through the real Twilio and SendGrid SDKs to the local provider servers
@@ -66,7 +66,7 @@ def prepare(workdir: Path, customers: int) -> tuple[Path, str]:
 
     from outreach.db import make_engine, upgrade
     from outreach.importer import import_directory
-    from outreach.synth import generate
+    from outreach_dev.synth import generate
 
     bank = workdir / f"bank-{customers}"
     sqlite_file = workdir / f"bank-{customers}.db"

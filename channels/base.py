@@ -1,14 +1,42 @@
-"""The small interface every channel adapter implements, and the message it sends."""
+"""The channel contract: what every adapter does, what some may do, and the message they send.
+
+Modelled on django-anymail: a small required interface (``send_batch``, ``close``) plus optional
+capabilities an adapter *declares* in ``capabilities``; callers ask ``supports(...)`` instead of
+probing for methods, and an undeclared capability raises UnsupportedCapability.
+
+    Capability.SEND           send_batch(messages) -> BatchOutcome          every channel
+    Capability.RECONCILE      reconcile(messages, sent_after), reconcile_settle
+                              did the provider get these in-doubt messages?
+    Capability.STATUS_LOOKUP  fetch_status(sent) -> StatusOutcome   what the provider says now
+    Capability.WEBHOOKS       the provider calls us back; ``channels.webhooks`` verifies and parses
+
+``channels.pooled.PooledChannel`` owns what the HTTP adapters share (the pool, an SDK client per
+thread, the classified retries, outcome aggregation, close).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+
+from channels.errors import ChannelError
 
 if TYPE_CHECKING:
     from channels.events import DeliveryEvent
+
+
+class Capability(StrEnum):
+    SEND = "send"
+    RECONCILE = "reconcile"
+    STATUS_LOOKUP = "status_lookup"
+    WEBHOOKS = "webhooks"
+
+
+class UnsupportedCapability(ChannelError):
+    """Asked for a capability the adapter does not declare (anymail's AnymailUnsupportedFeature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +114,49 @@ class StatusOutcome:
 class Channel(Protocol):
     kind: ClassVar[str]  # "sms" | "email" | "letter" | "call"
     provider: ClassVar[str]  # "twilio", "sendgrid", "outbox", ...
+    capabilities: ClassVar[frozenset[Capability]]
+
+    def supports(self, capability: Capability) -> bool: ...
 
     def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
         """Send what it can; never raise for one message's failure, only for the whole channel."""
         ...
 
+    def reconcile(
+        self, messages: Sequence[OutboundMessage], sent_after: datetime
+    ) -> dict[str, SendResult | None]: ...
+
+    def fetch_status(self, messages: Sequence[SentMessage]) -> StatusOutcome: ...
+
     def close(self) -> None: ...
+
+
+class BaseChannel:
+    """What every adapter inherits: the declared capabilities and the refusal of the others."""
+
+    kind: ClassVar[str] = ""
+    provider: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SEND})
+    # how long after a hand-off "not found at the provider" may be believed (RECONCILE)
+    reconcile_settle: timedelta = timedelta(minutes=10)
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
+        raise NotImplementedError
+
+    def reconcile(
+        self, messages: Sequence[OutboundMessage], sent_after: datetime
+    ) -> dict[str, SendResult | None]:
+        """Did the provider get these in-doubt messages? SendResult if so, None if verifiably not."""
+        raise UnsupportedCapability(f"{self.provider} {self.kind} cannot reconcile", provider=self.provider)
+
+    def fetch_status(self, messages: Sequence[SentMessage]) -> StatusOutcome:
+        """What the provider says now about messages it accepted."""
+        raise UnsupportedCapability(
+            f"{self.provider} {self.kind} cannot look up statuses", provider=self.provider
+        )
+
+    def close(self) -> None:
+        """Release what the adapter holds; safe to call twice."""

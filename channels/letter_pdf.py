@@ -5,7 +5,7 @@ Page layout, in mm from the top-left corner (DIN 5008 form B unless configured o
 - letterhead: logo and bank name top left, contact block top right, fold and punch marks; drawn
   once per document as a Form XObject (likewise the running head of later pages and the footer)
 - address window: 20 mm from the left, 45 mm from the top, 85 x 45 mm. Set another envelope with
-  ``window_mm="left,top,width,height"`` or ``OUTREACH_LETTER_WINDOW_MM``. The top 17.7 mm hold the
+  ``window_mm="left,top,width,height"`` (settings: ``OUTREACH_LETTER_WINDOW_MM``). The top 17.7 mm hold the
   return address in 7 pt; the recipient (up to 6 lines, 10 pt, shrunk to 8 pt if a line is long)
   goes below. Page 1 only.
 - info block right of the window: date, reference, customer number, phone
@@ -50,7 +50,7 @@ from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, TTFontFace, makeToUnicodeCMap
 from reportlab.pdfgen import canvas
 
-from channels.base import Address, BatchOutcome, OutboundMessage, SendResult
+from channels.base import Address, BaseChannel, BatchOutcome, OutboundMessage, SendResult
 from channels.errors import ConfigurationError, RecipientRejected, TransientError
 
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -225,7 +225,7 @@ class Letterhead:
     logo_path: Path | None = None
 
 
-class PdfLetterChannel:
+class PdfLetterChannel(BaseChannel):
     kind: ClassVar[str] = "letter"
     provider: ClassVar[str] = "pdf"
 
@@ -234,10 +234,9 @@ class PdfLetterChannel:
         outbox_dir: str | Path = "outbox",
         window_mm: str | Sequence[float] | None = None,
         letterhead: Letterhead | None = None,
-        **_: object,
     ) -> None:
         self.root = Path(outbox_dir)
-        self.window = Window.parse(window_mm or os.environ.get("OUTREACH_LETTER_WINDOW_MM") or None)
+        self.window = Window.parse(window_mm or None)
         self.letterhead = letterhead or Letterhead()
         register_fonts()
 

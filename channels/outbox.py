@@ -14,14 +14,14 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import ClassVar
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult
+from channels.base import BaseChannel, BatchOutcome, OutboundMessage, SendResult
 
 
-class OutboxChannel:
+class OutboxChannel(BaseChannel):
     kind: ClassVar[str] = ""
     provider: ClassVar[str] = "outbox"
 
-    def __init__(self, outbox_dir: str | Path = "outbox", **_: object) -> None:
+    def __init__(self, outbox_dir: str | Path = "outbox") -> None:
         self.root = Path(outbox_dir)
 
     def folder(self, message: OutboundMessage) -> Path:
@@ -44,9 +44,6 @@ class OutboxChannel:
 
     def write(self, message: OutboundMessage) -> None:
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class OutboxSMS(OutboxChannel):

@@ -21,20 +21,17 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
 import re
-import threading
 import urllib.error
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult, SentMessage, StatusOutcome
-from channels.classification import Rule, parse_retry_after, retry_policy, rule_for, to_error
+from channels.base import BatchOutcome, Capability, OutboundMessage, SendResult, SentMessage, StatusOutcome
+from channels.classification import Rule, parse_retry_after, rule_for, to_error
 from channels.errors import (
     ChannelError,
     ConfigurationError,
@@ -44,6 +41,7 @@ from channels.errors import (
     TransientError,
 )
 from channels.events import DeliveryEvent, EventType, Reason
+from channels.pooled import PooledChannel, secret_value
 from channels.redact import mask_email, mask_logger, scrub
 
 log = logging.getLogger(__name__)
@@ -65,11 +63,6 @@ ACTIVITY_STATUS: dict[str, tuple[EventType, Reason | None]] = {
 _FIELD_INDEX = re.compile(r"^personalizations\.(\d+)\.")
 
 
-def _secret(value: object) -> str:
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else str(value)
-
-
 class _Chunk:
     """The messages of one Mail Send request and how their content travels."""
 
@@ -78,9 +71,11 @@ class _Chunk:
         self.inline = inline  # content at request level (one oversized mail), not substitutions
 
 
-class SendGridEmail:
+class SendGridEmail(PooledChannel):
     kind: ClassVar[str] = "email"
     provider: ClassVar[str] = PROVIDER
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    thread_name: ClassVar[str] = "sendgrid-email"
     # the Email Activity feed shows an accepted mail only after a delay (minutes, undocumented)
     reconcile_settle: ClassVar[timedelta] = timedelta(minutes=10)
 
@@ -98,10 +93,11 @@ class SendGridEmail:
         concurrency: int = 2,
         chunk_size: int = MAX_PERSONALIZATIONS,
         sleep: Callable[[float], None] | None = None,
-        **_: object,  # settings-derived options for other backends (outbox_dir, ...)
     ) -> None:
         missing = [
-            n for n, v in (("api_key", api_key and _secret(api_key)), ("from_email", from_email)) if not v
+            n
+            for n, v in (("api_key", api_key and secret_value(api_key)), ("from_email", from_email))
+            if not v
         ]
         if missing:
             raise ConfigurationError(f"SendGrid email needs {', '.join(missing)}", provider=PROVIDER)
@@ -109,69 +105,19 @@ class SendGridEmail:
             raise ConfigurationError(f"chunk_size must be 1..{MAX_PERSONALIZATIONS}", provider=PROVIDER)
         if len(categories) > 10:
             raise ConfigurationError("SendGrid allows at most 10 categories", provider=PROVIDER)
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be positive", provider=PROVIDER)
-        self._api_key = _secret(api_key)
+        super().__init__(timeout=timeout, max_attempts=max_attempts, concurrency=concurrency, sleep=sleep)
+        self._api_key = secret_value(api_key)
         self.from_email = from_email
         self.from_name = from_name
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.asm_group_id = asm_group_id
         self.categories = list(dict.fromkeys(categories))
-        self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.concurrency = max(1, concurrency)
         self.chunk_size = chunk_size
-        self._sleep = sleep
-        self._local = threading.local()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
         mask_logger("python_http_client.client")  # it logs whole payloads at DEBUG
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: object) -> SendGridEmail:
-        """Build from SENDGRID_API_KEY, OUTREACH_EMAIL_FROM, OUTREACH_EMAIL_FROM_NAME,
-        OUTREACH_SENDGRID_API_URL, OUTREACH_SENDGRID_ASM_GROUP, OUTREACH_SENDGRID_CATEGORIES
-        (comma-separated); names what is missing."""
-        env = os.environ if env is None else env
-        missing = [name for name in ("SENDGRID_API_KEY", "OUTREACH_EMAIL_FROM") if not env.get(name)]
-        if missing:
-            raise ConfigurationError(
-                f"email backend 'sendgrid' is configured but {', '.join(missing)} is not set",
-                provider=PROVIDER,
-            )
-        group = env.get("OUTREACH_SENDGRID_ASM_GROUP")
-        try:
-            asm_group_id = int(group) if group else None
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"OUTREACH_SENDGRID_ASM_GROUP must be a group number, got {group!r}", provider=PROVIDER
-            ) from exc
-        categories = [c.strip() for c in env.get("OUTREACH_SENDGRID_CATEGORIES", "").split(",") if c.strip()]
-        return cls(
-            env["SENDGRID_API_KEY"],
-            env["OUTREACH_EMAIL_FROM"],
-            from_name=env.get("OUTREACH_EMAIL_FROM_NAME") or None,
-            api_url=env.get("OUTREACH_SENDGRID_API_URL") or None,
-            asm_group_id=asm_group_id,
-            categories=categories or ("outreach",),
-            **options,
-        )
-
-    # -- clients and pool ---------------------------------------------------------------------
-
-    def _client(self) -> SendGridAPIClient:
-        """This thread's SDK client (request headers live on the client and are mutated)."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = SendGridAPIClient(api_key=self._api_key, host=self.api_url)
-            self._local.client = client
-        return client
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="sendgrid-email")
-            return self._pool
+    def make_client(self) -> SendGridAPIClient:
+        """Request headers live on the client and are mutated: one per thread (PooledChannel)."""
+        return SendGridAPIClient(api_key=self._api_key, host=self.api_url)
 
     # -- building requests ----------------------------------------------------------------------
 
@@ -248,7 +194,7 @@ class SendGridEmail:
         outcome = BatchOutcome()
         if not messages:
             return outcome
-        futures = [self._executor().submit(self._send_chunk, chunk) for chunk in self.chunks(messages)]
+        futures = [self.submit(self._send_chunk, chunk) for chunk in self.chunks(messages)]
         for future in futures:
             part = future.result()  # _send_chunk never raises: every message gets an outcome
             outcome.results.update(part.results)
@@ -324,8 +270,7 @@ class SendGridEmail:
                 ) from None
             return response.headers.get("X-Message-Id")
 
-        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
-        return policy(attempt)
+        return self.retrying(attempt)
 
     # -- reconciliation -------------------------------------------------------------------------
 
@@ -414,17 +359,10 @@ class SendGridEmail:
                 raise TransientError(f"activity query failed: {scrub(str(exc))}", provider=PROVIDER) from None
             return list(json.loads(response.body or b"{}").get("messages", []))
 
-        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
         try:
-            return policy(attempt)
+            return self.retrying(attempt)
         except _Rejected as rejected:
             raise rejected.error from None
-
-    def close(self) -> None:
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
 
 
 class _Rejected(PermanentError):

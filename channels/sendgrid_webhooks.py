@@ -13,7 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 
-from channels.errors import ConfigurationError
+from channels.errors import ConfigurationError, SignatureRejected, WebhookPayloadError
 from channels.events import DeliveryEvent, EventType, Reason
 
 PROVIDER = "sendgrid"
@@ -58,14 +58,6 @@ DROP_CONSENT = {
     "unsubscribed address": "sendgrid:dropped:unsubscribed",
     "spam reporting address": "sendgrid:dropped:spam_report",
 }
-
-
-class SignatureRejected(Exception):
-    """The request is not a fresh, correctly signed SendGrid event post."""
-
-
-class WebhookPayloadError(ValueError):
-    """A signed body that is not a JSON array of event objects."""
 
 
 class Verifier:

@@ -1,18 +1,16 @@
 """SMS through Twilio's Messages API with the official ``twilio`` SDK.
 
-One SDK client per worker thread (the client is not thread-safe, twilio-python #580), a bounded
-pool per adapter, an HTTP timeout on every call (the SDK has none), tenacity retries for the
-answers that prove nothing was created, and everything else reported per message (see
-``channels.classification`` for the table).
+The pool, the client per thread, the retries and the per-message outcomes come from
+``channels.pooled.PooledChannel``; here: the requests, an HTTP timeout on every call (the SDK has
+none), and the classification of Twilio's answers (the table is in ``channels.classification``).
+Capabilities: send, reconcile (list by number), status lookup (fetch by SID), webhooks.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -22,18 +20,18 @@ import urllib3
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.rest import Client
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult, SentMessage, StatusOutcome
+from channels.base import BatchOutcome, Capability, OutboundMessage, SendResult, SentMessage, StatusOutcome
 from channels.classification import (
     TWILIO_CODES,
     Rule,
     Verdict,
     parse_retry_after,
-    retry_policy,
     rule_for,
     to_error,
 )
 from channels.errors import ChannelError, ConfigurationError, OutcomeUnknown, TransientError
 from channels.events import DeliveryEvent
+from channels.pooled import PooledChannel, secret_value
 from channels.redact import mask_logger, mask_phone, scrub
 from channels.twilio_transport import Urllib3HttpClient
 from channels.twilio_webhooks import status_event
@@ -45,15 +43,11 @@ DEFAULT_API_URL = "https://api.twilio.com"
 NETWORK_ERRORS = (urllib3.exceptions.HTTPError, requests.RequestException)
 
 
-def _secret(value: object) -> str:
-    """Accept a plain string or anything SecretStr-like (``get_secret_value``)."""
-    getter = getattr(value, "get_secret_value", None)
-    return getter() if callable(getter) else str(value)
-
-
-class TwilioSMS:
+class TwilioSMS(PooledChannel):
     kind: ClassVar[str] = "sms"
     provider: ClassVar[str] = PROVIDER
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
+    thread_name: ClassVar[str] = "twilio-sms"
 
     def __init__(
         self,
@@ -69,12 +63,11 @@ class TwilioSMS:
         max_attempts: int = 4,
         concurrency: int = 4,
         sleep: Callable[[float], None] | None = None,
-        **_: object,  # settings-derived options for other backends (outbox_dir, ...)
     ) -> None:
         missing = [
             name
             for name, value in (("account_sid", account_sid), ("auth_token", auth_token))
-            if not value or not _secret(value)
+            if not value or not secret_value(value)
         ]
         if not (from_ or messaging_service_sid):
             missing.append("from_ or messaging_service_sid")
@@ -82,81 +75,27 @@ class TwilioSMS:
             raise ConfigurationError(f"Twilio SMS needs {', '.join(missing)}", provider=PROVIDER)
         if validity_period is not None and not 1 <= validity_period <= 36000:
             raise ConfigurationError("validity_period must be 1..36000 seconds", provider=PROVIDER)
-        if timeout <= 0:
-            raise ConfigurationError("timeout must be positive", provider=PROVIDER)
+        super().__init__(timeout=timeout, max_attempts=max_attempts, concurrency=concurrency, sleep=sleep)
         self.account_sid = account_sid
-        self._auth_token = _secret(auth_token)
+        self._auth_token = secret_value(auth_token)
         self.from_ = from_
         self.messaging_service_sid = messaging_service_sid
         self.status_callback = status_callback
         self.validity_period = validity_period
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
-        self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
-        self.concurrency = max(1, concurrency)
         # after this long a message Twilio does not list was never created (the POST is synchronous)
         self.reconcile_settle = timedelta(seconds=timeout + 60)
-        self._sleep = sleep
-        self._local = threading.local()
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_lock = threading.Lock()
-        self._transports: list[Urllib3HttpClient] = []
         # the SDK logs query strings (a list by To= carries the number): mask what it logs
         self._http_logger = mask_logger("twilio.http_client")
         mask_logger("urllib3.connectionpool")
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: object) -> TwilioSMS:
-        """Build from TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, OUTREACH_TWILIO_FROM or
-        OUTREACH_TWILIO_MESSAGING_SERVICE_SID, OUTREACH_TWILIO_STATUS_CALLBACK,
-        OUTREACH_TWILIO_VALIDITY_PERIOD, OUTREACH_TWILIO_API_URL; names what is missing."""
-        env = os.environ if env is None else env
-        missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not env.get(name)]
-        if not (env.get("OUTREACH_TWILIO_FROM") or env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID")):
-            missing.append("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
-        if missing:
-            raise ConfigurationError(
-                f"SMS backend 'twilio' is configured but {', '.join(missing)} is not set", provider=PROVIDER
-            )
-        validity = env.get("OUTREACH_TWILIO_VALIDITY_PERIOD")
-        try:
-            validity_period = int(validity) if validity else None
-        except ValueError as exc:
-            raise ConfigurationError(
-                f"OUTREACH_TWILIO_VALIDITY_PERIOD must be a whole number of seconds, got {validity!r}",
-                provider=PROVIDER,
-            ) from exc
-        return cls(
-            env["TWILIO_ACCOUNT_SID"],
-            env["TWILIO_AUTH_TOKEN"],
-            from_=env.get("OUTREACH_TWILIO_FROM") or None,
-            messaging_service_sid=env.get("OUTREACH_TWILIO_MESSAGING_SERVICE_SID") or None,
-            status_callback=env.get("OUTREACH_TWILIO_STATUS_CALLBACK") or None,
-            validity_period=validity_period,
-            api_url=env.get("OUTREACH_TWILIO_API_URL") or None,
-            **options,
-        )
-
-    # -- clients and pool ---------------------------------------------------------------------
-
-    def _client(self) -> Client:
-        """This thread's SDK client, made on first use."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            http = Urllib3HttpClient(api_url=self.api_url, timeout=self.timeout, logger=self._http_logger)
-            with self._pool_lock:
-                self._transports.append(http)  # closed with the adapter, whichever thread made it
-            client = Client(self.account_sid, self._auth_token, http_client=http)
-            client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
-            client.api.base_url = self.api_url
-            self._local.client = client
+    def make_client(self) -> Client:
+        http = Urllib3HttpClient(api_url=self.api_url, timeout=self.timeout, logger=self._http_logger)
+        self.closing(http.close)  # closed with the adapter, whichever thread made it
+        client = Client(self.account_sid, self._auth_token, http_client=http)
+        client.edge = client.region = None  # TWILIO_EDGE/REGION would rewrite the host
+        client.api.base_url = self.api_url
         return client
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="twilio-sms")
-            return self._pool
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -174,17 +113,8 @@ class TwilioSMS:
         if not messages:
             return outcome
         stop = threading.Event()  # set on a configuration error: send nothing more
-        futures = {m.message_id: self._executor().submit(self._send_one, m, stop) for m in messages}
-        for message_id, future in futures.items():
-            try:
-                outcome.results[message_id] = future.result()
-            except ChannelError as exc:
-                outcome.errors[message_id] = exc
-            except Exception as exc:  # a bug must not lose the other messages' outcomes
-                log.exception("unexpected error sending SMS %s", message_id)
-                outcome.errors[message_id] = OutcomeUnknown(
-                    f"unexpected {type(exc).__name__}: {scrub(str(exc))}", provider=PROVIDER
-                )
+        futures = {m.message_id: self.submit(self._send_one, m, stop) for m in messages}
+        outcome.results, outcome.errors = self.gather(futures, "sending SMS")
         return outcome
 
     def _send_one(self, message: OutboundMessage, stop: threading.Event) -> SendResult:
@@ -199,9 +129,8 @@ class TwilioSMS:
             params["status_callback"] = callback
         if self.validity_period:
             params["validity_period"] = self.validity_period
-        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
         try:
-            created = policy(self._create, params)
+            created = self.retrying(self._create, params)
         except ConfigurationError:
             stop.set()
             raise
@@ -266,7 +195,7 @@ class TwilioSMS:
         if not messages:
             return found
         since = sent_after.astimezone(UTC) - timedelta(minutes=5)  # clock skew between us and Twilio
-        futures = {m.message_id: self._executor().submit(self._find, m, since) for m in messages}
+        futures = {m.message_id: self.submit(self._find, m, since) for m in messages}
         for message_id, future in futures.items():
             found[message_id] = future.result()
         return found
@@ -281,10 +210,9 @@ class TwilioSMS:
             except NETWORK_ERRORS as exc:
                 raise classify_network_error(exc, idempotent=True) from None
 
-        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
         ours = [
             m
-            for m in policy(listing)
+            for m in self.retrying(listing)
             if (m.date_created is None or m.date_created >= since)
             and (not self.from_ or m.from_ in (None, self.from_))
             and (
@@ -324,25 +252,14 @@ class TwilioSMS:
         outcome = StatusOutcome()
         stop = threading.Event()
         futures = {
-            m.message_id: self._executor().submit(self._fetch_one, m, stop)
-            for m in messages
-            if m.provider_message_id
+            m.message_id: self.submit(self._fetch_one, m, stop) for m in messages if m.provider_message_id
         }
-        for message_id, future in futures.items():
-            try:
-                event = future.result()
-            except ChannelError as exc:
-                outcome.errors[message_id] = exc
-            except Exception as exc:  # a bug must not lose the other answers
-                log.exception("unexpected error fetching the status of SMS %s", message_id)
-                outcome.errors[message_id] = OutcomeUnknown(
-                    f"unexpected {type(exc).__name__}: {scrub(str(exc))}", provider=PROVIDER
-                )
+        answers, outcome.errors = self.gather(futures, "fetching the status of SMS")
+        for message_id, event in answers.items():
+            if event is None:
+                outcome.not_found.add(message_id)
             else:
-                if event is None:
-                    outcome.not_found.add(message_id)
-                else:
-                    outcome.events[message_id] = event
+                outcome.events[message_id] = event
         return outcome
 
     def _fetch_one(self, message: SentMessage, stop: threading.Event) -> DeliveryEvent | None:
@@ -364,9 +281,8 @@ class TwilioSMS:
             except NETWORK_ERRORS as exc:
                 raise classify_network_error(exc, idempotent=True) from None
 
-        policy = retry_policy(self.max_attempts, **({"sleep": self._sleep} if self._sleep else {}))
         try:
-            found = policy(fetch)
+            found = self.retrying(fetch)
         except ConfigurationError:
             stop.set()
             raise
@@ -388,16 +304,6 @@ class TwilioSMS:
                 "via": "fetch",
             },
         )
-
-    def close(self) -> None:
-        with self._pool_lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True)
-        with self._pool_lock:
-            transports, self._transports = self._transports, []
-        for transport in transports:  # their connections, now that no thread uses them
-            transport.close()
 
 
 def classify_network_error(exc: BaseException, *, idempotent: bool = False) -> ChannelError:

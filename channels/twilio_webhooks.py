@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from twilio.request_validator import RequestValidator, get_signature_algorithm
 from twilio.twiml.messaging_response import MessagingResponse
 
+from channels.errors import WebhookPayloadError
 from channels.events import DeliveryEvent, EventType, Reason
 
 PROVIDER = "twilio"
@@ -49,10 +50,6 @@ ERROR_REASONS: dict[str, Reason] = {
     "30001": Reason.TIMED_OUT,
     "21611": Reason.TIMED_OUT,
 }
-
-
-class WebhookPayloadError(ValueError):
-    """A signed request whose content is not what the webhook expects."""
 
 
 class FormParams(dict[str, list[str]]):

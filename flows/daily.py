@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from channels import KINDS
 from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
-from outreach.batches import due_batches
 from outreach.calls.tasks import create_tasks, expire_tasks
 from outreach.campaigns.funnel import campaign_funnels
 from outreach.campaigns.report import build_report
@@ -36,10 +36,11 @@ from outreach.day_lock import day_lock
 from outreach.db import engine_for, session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher, DispatchReport
+from outreach.errors import RunIncomplete
 from outreach.funnel import compute
 from outreach.planning import decide_day
 from outreach.printing import build_print_batches
-from outreach.sending import reconcile_in_doubt
+from outreach.sending import reconcile_in_doubt, send_batches
 from outreach.sharding import check as check_shards
 from outreach.steps import load_day_candidates
 
@@ -88,12 +89,25 @@ def _dispatcher(channel: str, worker: str, limiter=None) -> Iterator[Dispatcher]
         adapter.close()
 
 
+def database_dropped(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn
+    """Retry a batch only when it failed because the database connection did (failover, restart):
+    provider failures are the adapters' retries and send_batches' passes, a bug is not retried."""
+    try:
+        state.result()
+    except (OperationalError, InterfaceError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
 @task(
     name="dispatch-batch",
     task_run_name="dispatch-{channel}-s{shard}-{batch_no}",
     persist_result=False,
     retries=2,
     retry_delay_seconds=[2, 10],
+    retry_condition_fn=database_dropped,
 )
 def dispatch_batch(channel: str, ids: list[int], batch_no: int, shard: int = 0) -> DispatchReport:
     settings = get_settings()
@@ -181,25 +195,19 @@ def unfinished_task(run_date: date, carry_days: int) -> dict[str, int]:
 def send_channels(
     day: date, channels: list[str], shard: int = 0, shards: int = 1
 ) -> dict[str, DispatchReport]:
-    """Every due batch of ``channels`` (of one shard) as task runs on the flow's thread pool; the
-    channels' batches interleaved, so a channel waiting for its rate limit does not hold up another."""
+    """Every due batch of ``channels`` (of one shard) as task runs on the flow's thread pool,
+    through the core's one dispatch driver (outreach.sending.send_batches)."""
     settings = get_settings()
-    now = datetime.now(UTC)
-    queues = {
-        channel: due_batches(
-            _engine(), day, channel, now, settings.batch_size, settings.carry_days, shard, shards
-        )
-        for channel in channels
-    }
-    futures = []
-    for n in range(max((len(q) for q in queues.values()), default=0)):
-        for channel, batches in queues.items():
-            if n < len(batches):
-                futures.append((channel, dispatch_batch.submit(channel, batches[n], n, shard)))
-    reports = {channel: DispatchReport() for channel in channels}
-    for channel, future in futures:
-        reports[channel].add(future.result())
-    return reports
+    return send_batches(
+        _engine(),
+        day,
+        channels,
+        lambda channel, ids, n: dispatch_batch.submit(channel, ids, n, shard),
+        batch_size=settings.batch_size,
+        carry_days=settings.carry_days,
+        shard=shard,
+        shards=shards,
+    )
 
 
 def start_shards(day: date, shards: int, deployment: str) -> list:
@@ -242,7 +250,7 @@ def wait_for_shards(runs: list, timeout_seconds: float, poll_seconds: float = 2.
             time.sleep(poll_seconds)
 
 
-class DayIncomplete(RuntimeError):
+class DayIncomplete(RunIncomplete):
     """Messages of the day are left (a shard died, a transient failure, claims of a dead worker):
     the run ends failed, and a rerun of the day takes over what is left."""
 

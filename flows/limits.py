@@ -20,11 +20,12 @@ from __future__ import annotations
 import threading
 
 from outreach.config import Settings
+from outreach.errors import RunIncomplete
 
 RATE_LIMITED = ("sms", "email")
 
 
-class RateLimitMissing(RuntimeError):
+class RateLimitMissing(RunIncomplete):
     """Rate limits are enabled but a channel's global concurrency limit is missing or unusable."""
 
 

@@ -12,7 +12,6 @@ consumer group's position on the broker.
 from __future__ import annotations
 
 import asyncio
-import os
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import acreate_table_artifact
@@ -20,7 +19,7 @@ from prefect.events import emit_event
 
 from outreach.config import get_settings
 from outreach.live.consumer import LiveStats
-from outreach.live.jetstream import DEFAULT_URL, StreamNames
+from outreach.live.jetstream import StreamNames
 from outreach.live.runner import open_consumer, run_until_stopped
 
 
@@ -43,9 +42,10 @@ async def live_offers(
     max_seconds: float | None = None,
 ) -> dict:
     logger = get_run_logger()
+    settings = get_settings()
     consumer = await open_consumer(
-        get_settings(),
-        url or os.environ.get("OUTREACH_NATS_URL", DEFAULT_URL),
+        settings,
+        url or settings.nats_url,
         StreamNames(stream, subject, durable),
         batch_events=batch_events,
         batch_seconds=batch_ms / 1000,

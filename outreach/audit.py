@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -166,10 +165,10 @@ def record_config(
 ) -> bool:
     """Log a configuration file as loaded (offers, a campaign) when it differs from the last one logged.
 
-    The entry carries the content hash, the content itself (canonical YAML: the base of the next
+    The entry carries the content hash, the content itself (canonical JSON: the base of the next
     diff) and the unified diff against the previous version. Returns whether an entry was added.
     """
-    content = yaml.safe_dump(definition, sort_keys=True, allow_unicode=True)
+    content = json.dumps(definition, sort_keys=True, ensure_ascii=False, indent=2, default=str) + "\n"
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
     action = f"{kind}.loaded"
     _lock(session)  # read the previous version under the lock, so two loads log one change once

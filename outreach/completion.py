@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns.tables import CampaignAssignment, CampaignRecord
 from outreach.models import Decision, Message
+from outreach.statuses import MessageStatus
 
 
 def unfinished(session: Session, run_date: date, at: datetime, carry_days: int = 0) -> dict[str, int]:
@@ -27,7 +28,7 @@ def unfinished(session: Session, run_date: date, at: datetime, carry_days: int =
         .where(Decision.id == Message.decision_id, CampaignRecord.paused.is_(True))
     )
     due = and_(
-        Message.status == "planned",
+        Message.status == MessageStatus.PLANNED,
         or_(Message.not_before.is_(None), Message.not_before <= at),
         ~paused,
     )
@@ -36,7 +37,7 @@ def unfinished(session: Session, run_date: date, at: datetime, carry_days: int =
         .where(
             Message.run_date <= run_date,
             Message.run_date >= run_date - timedelta(days=carry_days),
-            or_(Message.status.in_(("sending", "unknown")), due),
+            or_(Message.status.in_((MessageStatus.SENDING, MessageStatus.UNKNOWN)), due),
         )
         .group_by(Message.status)
     )

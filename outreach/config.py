@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -21,22 +20,127 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from ruamel.yaml import YAML, YAMLError
 
+from channels.errors import ConfigurationError
 from outreach.assessment import LegitimateInterest
+from outreach.errors import InputError
 
 ChannelName = Literal["sms", "email", "letter", "call"]
 # consent scope for each channel: a call is a "phone" contact
 CHANNEL_SCOPE: dict[str, str] = {"sms": "sms", "email": "email", "letter": "letter", "call": "phone"}
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """Invalid configuration, naming the file, the key and why."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="OUTREACH_", env_file=".env", extra="ignore", populate_by_name=True
+def _env(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore", populate_by_name=True)
+
+
+class TwilioSettings(BaseSettings):
+    """The Twilio SMS adapter and its webhooks: TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (the names
+    Twilio's own tools use) and OUTREACH_TWILIO_*."""
+
+    model_config = _env("OUTREACH_TWILIO_")
+
+    account_sid: str | None = Field(None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "account_sid"))
+    # signs the status and inbound callbacks too (outreach.web.webhooks)
+    auth_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "auth_token")
     )
+    from_: str | None = Field(None, validation_alias=AliasChoices("OUTREACH_TWILIO_FROM", "from_"))
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    validity_period: int | None = None
+    api_url: str | None = None
+
+    def adapter_options(self) -> dict[str, object]:
+        """The TwilioSMS arguments; names every variable that is missing."""
+        missing = [name for name, value in (("TWILIO_ACCOUNT_SID", self.account_sid),) if not value]
+        if self.auth_token is None or not self.auth_token.get_secret_value():
+            missing.append("TWILIO_AUTH_TOKEN")
+        if not (self.from_ or self.messaging_service_sid):
+            missing.append("OUTREACH_TWILIO_FROM or OUTREACH_TWILIO_MESSAGING_SERVICE_SID")
+        if missing:
+            raise ConfigurationError(
+                f"SMS backend 'twilio' is configured but {', '.join(missing)} is not set", provider="twilio"
+            )
+        return {
+            "account_sid": self.account_sid,
+            "auth_token": self.auth_token,
+            "from_": self.from_ or None,
+            "messaging_service_sid": self.messaging_service_sid or None,
+            "status_callback": self.status_callback or None,
+            "validity_period": self.validity_period,
+            "api_url": self.api_url or None,
+        }
+
+
+class SendGridSettings(BaseSettings):
+    """The SendGrid email adapter (SENDGRID_API_KEY, OUTREACH_EMAIL_FROM[_NAME], OUTREACH_SENDGRID_*)
+    and its signed event webhook (OUTREACH_SENDGRID_WEBHOOK_*)."""
+
+    model_config = _env("OUTREACH_SENDGRID_")
+
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("SENDGRID_API_KEY", "api_key"))
+    from_email: str | None = Field(None, validation_alias=AliasChoices("OUTREACH_EMAIL_FROM", "from_email"))
+    from_name: str | None = Field(
+        None, validation_alias=AliasChoices("OUTREACH_EMAIL_FROM_NAME", "from_name")
+    )
+    api_url: str | None = None
+    asm_group: int | None = None
+    categories: str = "outreach"  # comma-separated
+    webhook_public_key: str | None = None  # base64 DER key SendGrid shows for signed events
+    webhook_tolerance_seconds: int = Field(600, ge=1)  # older signed timestamps are replays
+
+    def adapter_options(self) -> dict[str, object]:
+        """The SendGridEmail arguments; names every variable that is missing."""
+        missing = []
+        if self.api_key is None or not self.api_key.get_secret_value():
+            missing.append("SENDGRID_API_KEY")
+        if not self.from_email:
+            missing.append("OUTREACH_EMAIL_FROM")
+        if missing:
+            raise ConfigurationError(
+                f"email backend 'sendgrid' is configured but {', '.join(missing)} is not set",
+                provider="sendgrid",
+            )
+        categories = [c.strip() for c in self.categories.split(",") if c.strip()]
+        return {
+            "api_key": self.api_key,
+            "from_email": self.from_email,
+            "from_name": self.from_name or None,
+            "api_url": self.api_url or None,
+            "asm_group_id": self.asm_group,
+            "categories": categories or ("outreach",),
+        }
+
+
+class CallSettings(BaseSettings):
+    """The call centre (OUTREACH_CALLS_*); calling hours come from offers.yaml."""
+
+    model_config = _env("OUTREACH_CALLS_")
+
+    max_attempts: int = Field(3, ge=1, le=10)  # calls per task per day, no-answer retries included
+    retry_minutes: int = Field(60, ge=1, le=600)  # wait after "no answer" before the next try
+    claim_grace_minutes: int = Field(60, ge=0)  # a call in hand at window end may still be finished
+    holiday_country: str = "NL"
+    # signs the agents' session cookies; unset: a random one per process (sessions end on restart)
+    session_secret: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OUTREACH_SESSION_SECRET", "session_secret")
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting, one tree: the core's here, one nested model per provider and subsystem."""
+
+    model_config = _env("OUTREACH_")
+
+    twilio: TwilioSettings = Field(default_factory=TwilioSettings)
+    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
+    calls: CallSettings = Field(default_factory=CallSettings)
 
     database_url: str = "sqlite:///outreach.db"
     outbox_dir: Path = Path("outbox")
@@ -50,13 +154,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(500, ge=1, le=10_000)
     max_workers: int = Field(4, ge=1, le=64)
     public_url: str = "http://127.0.0.1:8000"  # the base URL providers call: signatures cover it
+    nats_url: str = "nats://127.0.0.1:4222"  # the live lane's broker (NATS with JetStream)
 
-    # web service: webhooks and unsubscribe links
-    twilio_auth_token: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "twilio_auth_token")
-    )
-    sendgrid_webhook_public_key: str | None = None  # base64 DER key SendGrid shows for signed events
-    sendgrid_webhook_tolerance_seconds: int = Field(600, ge=1)  # older signed timestamps are replays
+    # web service: unsubscribe links, request limits (the providers' webhook secrets: twilio, sendgrid)
     unsubscribe_secret: SecretStr | None = None
     unsubscribe_max_age_days: int = Field(365, ge=1)
     max_request_bytes: int = Field(1024 * 1024, ge=1024)  # SendGrid posts batches of at most ~768 KB
@@ -234,22 +334,35 @@ class OffersFile(BaseModel):
 
 
 def _key_path(loc: tuple, data: object) -> str:
-    """Turn a pydantic location into a readable key, naming offers by their code."""
+    """Turn a pydantic location into a readable key, naming offers by their code, and the line of
+    the innermost key or item the file has (ruamel.yaml remembers where each came from)."""
     parts: list[str] = []
     node = data
+    line = None
     for item in loc:
         if isinstance(item, int) and isinstance(node, list):
             code = node[item].get("code") if item < len(node) and isinstance(node[item], dict) else None
             parts.append(f"[{code or item}]")
+            line = _line(node, item, line)
             node = node[item] if item < len(node) else None
         else:
             parts.append(f".{item}" if parts else str(item))
+            line = _line(node, item, line) if isinstance(node, dict) and item in node else line
             node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts)
+    where = "".join(parts)
+    return f"line {line}: {where}" if line and where else where
 
 
-def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
-    """One line naming the file and where in it: PyYAML's own message names ``<unicode string>``."""
+def _line(container: object, key: object, default: int | None) -> int | None:
+    lc = getattr(container, "lc", None)
+    try:
+        return (lc.key(key) if isinstance(container, dict) else lc.item(key))[0] + 1
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return default
+
+
+def yaml_problem(path: Path, exc: YAMLError) -> str:
+    """One line naming the file and where in it, not the ``<unicode string>`` a YAML parser names."""
     mark = getattr(exc, "problem_mark", None)
     where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -259,10 +372,11 @@ def yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
 def load_offers(path: str | Path) -> OffersFile:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # the campaigns' loader too: one YAML library, YAML 1.2 ("08:30" is text), with line numbers
+        data = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: file not found") from exc
-    except yaml.YAMLError as exc:
+    except YAMLError as exc:
         raise ConfigError(yaml_problem(path, exc)) from exc
     try:
         return OffersFile.model_validate(data or {}, context={REQUIRE_ASSESSMENT: True})

@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 
 from outreach import audit
 from outreach.db import as_utc
+from outreach.errors import InputError
 from outreach.models import ConsentEvent
 
 CHANNEL_SCOPES = ("sms", "email", "letter", "phone")
 CHOICES = ("opt_out", "opt_in")
 
 
-class ConsentError(ValueError):
+class ConsentError(InputError):
     pass
 
 

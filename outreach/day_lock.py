@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from channels.errors import OutreachError
 from outreach.db import as_utc
 from outreach.models import DayRun
 
@@ -33,7 +34,7 @@ ADVISORY_NAMESPACE = 0x0D4E  # first key of pg_advisory_lock(int, int): this loc
 _held: ContextVar[frozenset[tuple[str, date]]] = ContextVar("outreach_days_held", default=frozenset())
 
 
-class DayAlreadyRunning(RuntimeError):
+class DayAlreadyRunning(OutreachError, RuntimeError):
     """Another run of the same day is in progress."""
 
     def __init__(self, day: date, started_at: datetime | None, holder: str | None) -> None:

@@ -10,9 +10,15 @@ from sqlalchemy import Engine, and_, case, distinct, exists, func, or_, select
 
 from outreach.db import session_scope
 from outreach.models import ConsentEvent, DeliveryEventRecord, Message
+from outreach.statuses import MessageStatus
 
-SENT_OR_LATER = ("sent", "delivered", "undelivered", "bounced")
-FAILED = ("failed", "undelivered")
+SENT_OR_LATER = (
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.BOUNCED,
+)
+FAILED = (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
 TOP_REASONS = 3
 
 
@@ -72,11 +78,11 @@ def lifecycle(engine: Engine, run_date: date) -> StatusReport:
             Message.offer_code,
             func.count(),
             count_when(was_sent),
-            count_when(Message.status == "delivered"),
+            count_when(Message.status == MessageStatus.DELIVERED),
             count_when(Message.status.in_(FAILED)),
-            count_when(Message.status == "bounced"),
-            count_when(Message.status == "sent"),
-            count_when(Message.status == "unknown"),
+            count_when(Message.status == MessageStatus.BOUNCED),
+            count_when(Message.status == MessageStatus.SENT),
+            count_when(Message.status == MessageStatus.UNKNOWN),
             func.count(distinct(case((opted_out_after, Message.customer_id)))),
         )
         .where(Message.run_date == run_date)
@@ -85,7 +91,7 @@ def lifecycle(engine: Engine, run_date: date) -> StatusReport:
     )
     reasons_stmt = (
         select(Message.channel, Message.offer_code, Message.last_error_code, func.count())
-        .where(Message.run_date == run_date, Message.status.in_(FAILED + ("bounced",)))
+        .where(Message.run_date == run_date, Message.status.in_(FAILED + (MessageStatus.BOUNCED,)))
         .group_by(Message.channel, Message.offer_code, Message.last_error_code)
     )
     start = datetime.combine(run_date, time(), UTC)

@@ -32,6 +32,7 @@ from outreach.models import Candidate, Customer, Decision, Message
 from outreach.pii import scrub
 from outreach.policy.windows import release_time
 from outreach.rendering import Renderer, TemplateError, message_context
+from outreach.statuses import MessageStatus
 from outreach.suppression_check import active_suppressions
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,12 @@ class DispatchReport:
         return self
 
 
+# which DispatchReport count a message's status after a failed hand-off adds to
+REPORT_COUNTER = {
+    MessageStatus.PLANNED: "requeued",
+    MessageStatus.FAILED: "failed",
+    MessageStatus.UNKNOWN: "unknown",
+}
 SCOPE_CHANNEL = {scope: channel for channel, scope in CHANNEL_SCOPE.items()}
 
 
@@ -178,11 +185,21 @@ class Dispatcher:
                 by_reason[reason].append(mid)
             for (code, why), mids in sorted(by_reason.items()):
                 report.cancelled += ledger.transition(
-                    session, mids, "cancelled", expected="sending", detail=why, last_error_code=code
+                    session,
+                    mids,
+                    MessageStatus.CANCELLED,
+                    expected=MessageStatus.SENDING,
+                    detail=why,
+                    last_error_code=code,
                 )
             for mid, error in failed_render.items():
                 report.failed += ledger.transition(
-                    session, [mid], "failed", expected="sending", last_error_code="template", last_error=error
+                    session,
+                    [mid],
+                    MessageStatus.FAILED,
+                    expected=MessageStatus.SENDING,
+                    last_error_code="template",
+                    last_error=error,
                 )
             contents.record(session, outbound, failed_render)  # on record before the hand-off
         if outbound:
@@ -210,8 +227,8 @@ class Dispatcher:
                 ledger.transition(
                     session,
                     [mid],
-                    "planned",
-                    expected="sending",
+                    MessageStatus.PLANNED,
+                    expected=MessageStatus.SENDING,
                     not_before=release,
                     detail="sending window closed: waits for it to open",
                 )
@@ -342,28 +359,33 @@ class Dispatcher:
                         f"provider:{self.channel.provider}",
                     )
                 if isinstance(error, ConfigurationError):
-                    status = "planned"  # the channel refused to send (bad credentials): nothing left
+                    status = (
+                        MessageStatus.PLANNED
+                    )  # the channel refused to send (bad credentials): nothing left
                 elif isinstance(error, PermanentError):
-                    status = "failed"
+                    status = MessageStatus.FAILED
                 elif isinstance(error, OutcomeUnknown):
-                    status = "unknown"
+                    status = MessageStatus.UNKNOWN
                 elif isinstance(error, TransientError | OSError):
-                    status = "planned" if self._attempts(session, mid) < MAX_ATTEMPTS else "failed"
+                    status = (
+                        MessageStatus.PLANNED
+                        if self._attempts(session, mid) < MAX_ATTEMPTS
+                        else MessageStatus.FAILED
+                    )
                 else:
-                    status = "unknown"  # an unexpected error after the hand-off: do not resend blindly
+                    status = (
+                        MessageStatus.UNKNOWN
+                    )  # an unexpected error after the hand-off: do not resend blindly
                 moved = ledger.transition(
                     session,
                     [mid],
                     status,
-                    expected="sending",
+                    expected=MessageStatus.SENDING,
                     last_error_code=str(code)[:40],
                     last_error=detail,
                 )
-                setattr(
-                    report,
-                    {"planned": "requeued"}.get(status, status),
-                    getattr(report, {"planned": "requeued"}.get(status, status)) + moved,
-                )
+                counter = REPORT_COUNTER[status]
+                setattr(report, counter, getattr(report, counter) + moved)
 
     def _attempts(self, session, message_id: int) -> int:
         return session.scalar(select(Message.attempts).where(Message.id == message_id)) or 0
@@ -374,10 +396,14 @@ def release_stale_claims(engine: Engine, older_than: datetime) -> int:
     with session_scope(engine) as session:
         ids = list(
             session.scalars(
-                select(Message.id).where(Message.status == "sending", Message.claimed_at < older_than)
+                select(Message.id).where(
+                    Message.status == MessageStatus.SENDING, Message.claimed_at < older_than
+                )
             )
         )
-        return ledger.transition(session, ids, "unknown", expected="sending", detail="claim lease expired")
+        return ledger.transition(
+            session, ids, MessageStatus.UNKNOWN, expected=MessageStatus.SENDING, detail="claim lease expired"
+        )
 
 
 def now() -> datetime:

@@ -9,10 +9,16 @@ from sqlalchemy import Engine, func, select
 
 from outreach.db import session_scope
 from outreach.models import Candidate, Decision, Message
+from outreach.statuses import LIVE_OUTCOMES, MessageStatus, Outcome
 
 # reasons that come after eligibility: the candidate was eligible but another rule of the day won
 POST_ELIGIBILITY = {"lost_arbitration", "over_capacity", "control_group", "campaign_budget"}
-SENT_OR_LATER = {"sent", "delivered", "undelivered", "bounced"}
+SENT_OR_LATER = {
+    MessageStatus.SENT,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.BOUNCED,
+}
 
 
 @dataclass
@@ -70,10 +76,10 @@ def compute(engine: Engine, run_date: date) -> Funnel:
         ):
             funnel.outcomes[outcome] = funnel.outcomes.get(outcome, 0) + count
             funnel.reasons[reason] = funnel.reasons.get(reason, 0) + count
-            if outcome in ("planned", "held") or reason in POST_ELIGIBILITY:
+            if outcome in LIVE_OUTCOMES or reason in POST_ELIGIBILITY:
                 funnel.eligible += count
-        funnel.planned = funnel.outcomes.get("planned", 0)
-        funnel.held = funnel.outcomes.get("held", 0)
+        funnel.planned = funnel.outcomes.get(Outcome.PLANNED, 0)
+        funnel.held = funnel.outcomes.get(Outcome.HELD, 0)
         funnel.undecided = funnel.candidates - sum(funnel.outcomes.values())
         for channel, status, count in session.execute(
             select(Message.channel, Message.status, func.count())

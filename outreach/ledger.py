@@ -21,23 +21,30 @@ from sqlalchemy.orm import Session
 from outreach.models import Message, MessageTransition
 from outreach.plan_write import plan_ledger
 from outreach.sharding import in_shard
+from outreach.statuses import MessageStatus
 
 # rank of each status: a message may only move to a higher rank (or within "terminal" by events)
 RANK = {
-    "planned": 0,
-    "sending": 1,
-    "unknown": 2,
-    "sent": 3,
-    "cancelled": 4,
-    "delivered": 5,
-    "undelivered": 5,
-    "failed": 5,
-    "bounced": 5,
+    MessageStatus.PLANNED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.UNKNOWN: 2,
+    MessageStatus.SENT: 3,
+    MessageStatus.CANCELLED: 4,
+    MessageStatus.DELIVERED: 5,
+    MessageStatus.UNDELIVERED: 5,
+    MessageStatus.FAILED: 5,
+    MessageStatus.BOUNCED: 5,
 }
-TERMINAL = {"cancelled", "delivered", "undelivered", "failed", "bounced"}
+TERMINAL = {
+    MessageStatus.CANCELLED,
+    MessageStatus.DELIVERED,
+    MessageStatus.UNDELIVERED,
+    MessageStatus.FAILED,
+    MessageStatus.BOUNCED,
+}
 # the backward steps: a transient failure gives the slot back; reconciliation found that the
 # provider verifiably never got an in-doubt message (outreach.sending)
-RETRYABLE = {("sending", "planned"), ("unknown", "planned")}
+RETRYABLE = {(MessageStatus.SENDING, MessageStatus.PLANNED), (MessageStatus.UNKNOWN, MessageStatus.PLANNED)}
 
 
 def idempotency_key(run_date: date, customer_id: str, offer_code: str, channel: str) -> str:
@@ -64,16 +71,6 @@ def plan_messages(session: Session | Connection, run_date: date) -> int:
     return plan_ledger(conn, run_date, now())
 
 
-def release_time(outcome: str, detail: str | None) -> datetime | None:
-    """A held decision carries its release time (ISO) in ``detail`` as ``release=...``."""
-    if outcome != "held" or not detail:
-        return None
-    for part in detail.split(";"):
-        if part.startswith("release="):
-            return datetime.fromisoformat(part.removeprefix("release="))
-    return None
-
-
 def due_ids(
     session: Session,
     run_date: date,
@@ -95,7 +92,7 @@ def due_ids(
             Message.run_date <= run_date,
             Message.run_date >= run_date - timedelta(days=carry_days),
             Message.channel == channel,
-            Message.status == "planned",
+            Message.status == MessageStatus.PLANNED,
             or_(Message.not_before.is_(None), Message.not_before <= at),
         )
         .order_by(Message.id)
@@ -115,15 +112,15 @@ def claim(engine: Engine, ids: Sequence[int], worker: str) -> list[int]:
         return []
     stamp = now()
     with engine.begin() as conn:
-        target = select(Message.id).where(Message.id.in_(list(ids)), Message.status == "planned")
+        target = select(Message.id).where(Message.id.in_(list(ids)), Message.status == MessageStatus.PLANNED)
         if conn.dialect.name == "postgresql":
             target = target.with_for_update(skip_locked=True)
         won = list(
             conn.execute(
                 update(Message)
-                .where(Message.id.in_(target.scalar_subquery()), Message.status == "planned")
+                .where(Message.id.in_(target.scalar_subquery()), Message.status == MessageStatus.PLANNED)
                 .values(
-                    status="sending",
+                    status=MessageStatus.SENDING,
                     claimed_by=worker,
                     claimed_at=stamp,
                     attempts=Message.attempts + 1,
@@ -138,8 +135,8 @@ def claim(engine: Engine, ids: Sequence[int], worker: str) -> list[int]:
                 [
                     {
                         "message_id": mid,
-                        "from_status": "planned",
-                        "to_status": "sending",
+                        "from_status": MessageStatus.PLANNED,
+                        "to_status": MessageStatus.SENDING,
                         "at": stamp,
                         "detail": f"claimed by {worker}",
                     }
@@ -181,7 +178,7 @@ def transition(
         for mid, status in rows:
             by_status.setdefault(status, []).append(mid)
         extra = dict(values)
-        if new_status == "sent":
+        if new_status == MessageStatus.SENT:
             extra.setdefault("sent_at", stamp)
         for old, mids in by_status.items():
             result = session.execute(
@@ -213,9 +210,15 @@ def record_sent(session: Session, provider: str, results: dict[int, str | None])
     stamp = now()
     stmt = (
         update(Message.__table__)
-        .where(Message.__table__.c.id == bindparam("mid"), Message.__table__.c.status == "sending")
+        .where(
+            Message.__table__.c.id == bindparam("mid"), Message.__table__.c.status == MessageStatus.SENDING
+        )
         .values(
-            status="sent", provider=provider, provider_id=bindparam("pid"), sent_at=stamp, updated_at=stamp
+            status=MessageStatus.SENT,
+            provider=provider,
+            provider_id=bindparam("pid"),
+            sent_at=stamp,
+            updated_at=stamp,
         )
     )
     session.execute(stmt, [{"mid": mid, "pid": pid} for mid, pid in results.items()])
@@ -224,8 +227,8 @@ def record_sent(session: Session, provider: str, results: dict[int, str | None])
         [
             {
                 "message_id": mid,
-                "from_status": "sending",
-                "to_status": "sent",
+                "from_status": MessageStatus.SENDING,
+                "to_status": MessageStatus.SENT,
                 "at": stamp,
                 "detail": provider,
             }

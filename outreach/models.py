@@ -1,4 +1,5 @@
-"""Storage model (SQLAlchemy 2). Alembic migrations in ``outreach/migrations`` mirror these tables."""
+"""Storage model (SQLAlchemy 2): the core's tables. ``outreach.schema`` gathers every table of
+every area (this module, ``calls.models``, ``campaigns.tables``) on one metadata for Alembic."""
 
 from __future__ import annotations
 
@@ -145,6 +146,7 @@ class Decision(Base):
     channel: Mapped[str | None] = mapped_column(String(8))
     legal_basis: Mapped[str | None] = mapped_column(String(24))
     detail: Mapped[str | None] = mapped_column(Text)
+    release_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # held: window opens
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -277,6 +279,8 @@ class DayRun(Base):
     run_date: Mapped[date] = mapped_column(Date, primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))  # host/pid of the run
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """One entry of the append-only audit log (outreach.audit): chained to the one before by SHA-256."""
 
@@ -303,9 +307,3 @@ class ErasureTombstone(Base):
         DateTime(timezone=True)
     )  # the global opt-out honoured
     audit_seq: Mapped[int | None] = mapped_column(BigInteger)  # the audit entry that proves the erasure
-
-
-# Tables of self-contained areas live in their own modules; importing them here registers them.
-from outreach.calls import models as _call_models  # noqa: E402,F401
-from outreach.campaigns import tables as _campaign_tables  # noqa: E402,F401
-from outreach.live import tables as _live_tables  # noqa: E402,F401

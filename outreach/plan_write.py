@@ -54,16 +54,15 @@ DECISION_COLUMNS = (
     "channel",
     "legal_basis",
     "detail",
+    "release_at",
 )
-LIVE = ("planned", "held")  # outcomes that get a ledger row
 
-# the ledger rows still to plan: decision id, shard bucket, release time (held only)
+# the ledger rows still to plan: decision id and shard bucket (CRC-32, which neither database has)
 STAGE = Table(
     "plan_ledger_stage",
     MetaData(),
     Column("decision_id", BigInteger, primary_key=True),
     Column("shard", SmallInteger),
-    Column("not_before", DateTime(timezone=True)),
     prefixes=["TEMPORARY"],
 )
 
@@ -72,7 +71,7 @@ def write_decisions(conn: Connection, frame: pl.DataFrame, run_date: date, decid
     """Insert one ``decisions`` row per frame row (the engine's output columns); returns the count."""
     if frame.is_empty():
         return 0
-    rows = frame.select(DECISION_COLUMNS)
+    rows = frame.select(DECISION_COLUMNS).with_columns(_release_values(conn, frame["release_at"]))
     columns = (*DECISION_COLUMNS, "decision_date", "decided_at")
     constants = (_bound(conn, Date(), run_date), _bound_ts(conn, decided_at))
     with _integrity_errors(conn):
@@ -92,7 +91,12 @@ def write_decisions(conn: Connection, frame: pl.DataFrame, run_date: date, decid
                 conn.execute(
                     insert(Decision.__table__),
                     [
-                        {**row, "decision_date": run_date, "decided_at": decided_at}
+                        {
+                            **row,
+                            "release_at": row["release_at"] and datetime.fromisoformat(row["release_at"]),
+                            "decision_date": run_date,
+                            "decided_at": decided_at,
+                        }
                         for row in chunk.to_dicts()
                     ],
                 )
@@ -103,25 +107,25 @@ def plan_ledger(conn: Connection, run_date: date, stamp: datetime) -> int:
     """One ``messages`` row per planned or held decision of ``run_date`` that has none yet.
 
     Set-based: the missing decisions are read in chunks, their shard bucket (CRC-32, which neither
-    database has) and release time are staged in a temporary table, and one INSERT ... SELECT
-    joins them to the decisions. Decisions that already have a ledger row are left alone, so this
-    also repairs decisions stored without ledger rows (e.g. after a crash of an older version).
+    database has) is staged in a temporary table, and one INSERT ... SELECT joins them to the
+    decisions; a held decision's ``release_at`` becomes its message's ``not_before``. Decisions that
+    already have a ledger row are left alone, so this also repairs decisions stored without ledger
+    rows (e.g. after a crash of an older version).
     """
     # a failed run's stage is gone with its rollback on PostgreSQL; SQLite may keep it on a pooled connection
     conn.execute(text("DROP TABLE IF EXISTS plan_ledger_stage"))
     STAGE.create(conn)
     missing = conn.execute(  # streamed: a server-side cursor on PostgreSQL
         text(
-            "SELECT d.id, d.customer_id, d.outcome, d.detail FROM decisions d"
+            "SELECT d.id, d.customer_id FROM decisions d"
             " WHERE d.decision_date = :day AND d.outcome IN ('planned', 'held')"
             " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.decision_id = d.id)"  # ix_messages_decision_id
         ).bindparams(bindparam("day", run_date, type_=Date())),
         execution_options={"yield_per": CHUNK},
     )
     staged = 0
-    releases: dict[str | None, Any] = {}
     for part in missing.partitions():
-        staged += _stage(conn, [_stage_row(conn, row, releases) for row in part])
+        staged += _stage(conn, [(decision_id, shard_bucket(customer)) for decision_id, customer in part])
     if not staged:
         STAGE.drop(conn)
         return 0
@@ -130,7 +134,7 @@ def plan_ledger(conn: Connection, run_date: date, stamp: datetime) -> int:
         " channel, shard, status, not_before, attempts, created_at, updated_at)"
         " SELECT :prefix || d.customer_id || ':' || d.offer_code || ':' || d.channel, d.id, :day,"
         " d.customer_id, d.offer_code, d.channel, s.shard, 'planned',"
-        " s.not_before, 0, :stamp, :stamp"
+        " CASE WHEN d.outcome = 'held' THEN d.release_at END, 0, :stamp, :stamp"
         " FROM plan_ledger_stage s JOIN decisions d ON d.id = s.decision_id"
         " ORDER BY d.id"  # ledger ids in decision order, as before: dispatch sends in id order
     ).bindparams(
@@ -143,33 +147,24 @@ def plan_ledger(conn: Connection, run_date: date, stamp: datetime) -> int:
     return planned
 
 
-def _stage_row(conn: Connection, row: Sequence, releases: dict) -> tuple:
-    from outreach.ledger import release_time
-
-    decision_id, customer_id, outcome, detail = row
-    if outcome != "held":
-        release = None
-    else:
-        if detail not in releases:  # a handful of distinct values: one per time zone and channel
-            at = release_time(outcome, detail)
-            releases[detail] = None if at is None else _bound_ts(conn, at)
-        release = releases[detail]
-    return (decision_id, shard_bucket(customer_id), release)
+def _release_values(conn: Connection, release: pl.Series) -> pl.Series:
+    """The engine's ISO release times as the driver takes them (SQLite: SQLAlchemy's strings)."""
+    distinct = [v for v in release.unique().to_list() if v is not None]  # one per zone and channel
+    bound = {v: _bound_ts(conn, datetime.fromisoformat(v)) for v in distinct}
+    return release.replace_strict(bound, default=None, return_dtype=pl.Utf8).alias("release_at")
 
 
 def _stage(conn: Connection, rows: list[tuple]) -> int:
     if not rows:
         return 0
-    columns = ("decision_id", "shard", "not_before")
+    columns = ("decision_id", "shard")
     if _psycopg(conn):
-        frame = pl.DataFrame(
-            rows, schema={"decision_id": pl.Int64, "shard": pl.Int64, "not_before": pl.Utf8}, orient="row"
-        )
+        frame = pl.DataFrame(rows, schema={"decision_id": pl.Int64, "shard": pl.Int64}, orient="row")
         _copy(conn, "plan_ledger_stage", columns, frame)
     elif conn.dialect.name == "sqlite":
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.executemany("INSERT INTO plan_ledger_stage VALUES (?, ?, ?)", rows)
+            cursor.executemany("INSERT INTO plan_ledger_stage VALUES (?, ?)", rows)
         finally:
             cursor.close()
     else:

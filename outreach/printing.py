@@ -24,11 +24,12 @@ from datetime import date
 from pathlib import Path
 
 from channels.letter_pdf import INDEX_COLUMNS, INDEX_NAME
+from outreach.errors import InputError
 
 MANIFEST_COLUMNS = ("seq", "letter_id", "customer_id", "postcode", "pages", "sha256", "file")
 
 
-class PrintBatchError(ValueError):
+class PrintBatchError(InputError):
     """The day's letters are not consistent; the message names the file and row."""
 
 

@@ -39,18 +39,19 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 
-from channels import load_channel
-from channels.base import OutboundMessage, SendResult, SentMessage, StatusOutcome
+from channels.base import Capability, Channel, OutboundMessage, SendResult, SentMessage, StatusOutcome
 from channels.errors import ChannelError
 from channels.events import DeliveryEvent, EventType
 from outreach import tracking
+from outreach.channel_setup import open_channel
 from outreach.config import Settings
 from outreach.db import as_utc, session_scope
 from outreach.models import Customer, Message
+from outreach.statuses import MessageStatus
 from outreach.tracking import LEDGER_STATUS
 
 log = logging.getLogger("outreach.reconcile")
-STUCK = ("sent", "unknown")
+STUCK = (MessageStatus.SENT, MessageStatus.UNKNOWN)
 TRACKED_CHANNELS = ("sms", "email")  # letters and calls get no provider events to wait for
 FLAG_CODE = "stuck"
 CHUNK = 500
@@ -175,19 +176,19 @@ def _found_events(channel: str, provider: str, found: Mapping[str, SendResult | 
     return events
 
 
-def _default_adapters(settings: Settings) -> Callable[[str], object]:
-    return lambda kind: load_channel(kind, settings.backend_for(kind), outbox_dir=settings.outbox_dir)
+def _default_adapters(settings: Settings) -> Callable[[str], Channel]:
+    return lambda kind: open_channel(settings, kind)
 
 
 class _Adapters:
     """One adapter per channel for the whole run, made on first need, closed at the end."""
 
-    def __init__(self, adapter_for: Callable[[str], object], report: ReconcileReport) -> None:
+    def __init__(self, adapter_for: Callable[[str], Channel], report: ReconcileReport) -> None:
         self._adapter_for = adapter_for
         self._report = report
-        self._made: dict[str, object | None] = {}
+        self._made: dict[str, Channel | None] = {}
 
-    def get(self, channel: str) -> object | None:
+    def get(self, channel: str) -> Channel | None:
         if channel not in self._made:
             try:
                 self._made[channel] = self._adapter_for(channel)
@@ -198,9 +199,8 @@ class _Adapters:
 
     def close(self) -> None:
         for adapter in self._made.values():
-            close = getattr(adapter, "close", None)
-            if close:
-                close()
+            if adapter is not None:
+                adapter.close()
 
 
 def reconcile(
@@ -211,7 +211,7 @@ def reconcile(
     flag_after: timedelta = timedelta(hours=24),
     ask_for: timedelta = timedelta(days=7),
     channels: Sequence[str] = TRACKED_CHANNELS,
-    adapter_for: Callable[[str], object] | None = None,
+    adapter_for: Callable[[str], Channel] | None = None,
     now: datetime | None = None,
 ) -> ReconcileReport:
     """Settle what can be settled, flag the rest (see the module docstring). Providers are asked
@@ -239,8 +239,8 @@ def reconcile(
                     break
                 last_id = chunk[-1].id
                 report.stuck += len(chunk)
-                in_doubt = _by_channel(m for m in chunk if m.status == "unknown")
-                silent = _by_channel(m for m in chunk if m.status == "sent")
+                in_doubt = _by_channel(m for m in chunk if m.status == MessageStatus.UNKNOWN)
+                silent = _by_channel(m for m in chunk if m.status == MessageStatus.SENT)
                 queries = {ch: _queries(session, msgs) for ch, msgs in in_doubt.items()}
                 # the provider lists by send time: from the earliest hand-off among them, with slack
                 sent_after = {
@@ -278,18 +278,17 @@ def _look_up(engine, adapters: _Adapters, channel, queries, sent_after, report: 
     adapter = adapters.get(channel)
     if adapter is None or not queries:
         return
-    look_up = getattr(adapter, "reconcile", None)
-    if look_up is None:
+    if not adapter.supports(Capability.RECONCILE):
         report.note(channel, f"{type(adapter).__name__} offers no reconcile()")
         return
     try:
-        found = look_up(queries, sent_after)
+        found = adapter.reconcile(queries, sent_after)
     except ChannelError as exc:  # one failed look-up must not stop the others
         report.note(channel, f"look-up failed: {exc}")
         return
     report.looked_up += len(queries)
     report.not_found += sum(1 for q in queries if found.get(q.message_id) is None)
-    events = _found_events(channel, getattr(adapter, "provider", channel), found, now)
+    events = _found_events(channel, adapter.provider, found, now)
     with session_scope(engine) as session:
         report.moved += tracking.ingest(session, events).moved
 
@@ -303,12 +302,11 @@ def _fetch_status(
     adapter = adapters.get(channel)
     if adapter is None:
         return
-    fetch = getattr(adapter, "fetch_status", None)
-    if fetch is None:
+    if not adapter.supports(Capability.STATUS_LOOKUP):
         report.note(channel, f"{type(adapter).__name__} offers no fetch_status()")
         return
     try:
-        outcome: StatusOutcome = fetch(sent)
+        outcome: StatusOutcome = adapter.fetch_status(sent)
     except ChannelError as exc:
         report.status_failed += len(sent)
         report.note(channel, f"status fetch failed: {exc}")

@@ -36,6 +36,7 @@ from jinja2 import (
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from outreach.config import Offer
+from outreach.errors import InputError
 
 FALLBACK_LANGUAGE = "nl"
 LANGUAGES = ("nl", "en")
@@ -58,7 +59,7 @@ BANK = {
 CUSTOMER_FIELDS = ("customer_id", "first_name", "last_name", "language", "city", "country")
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A template that cannot be rendered, naming the file and, when known, the line."""
 
     def __init__(self, message: str, file: str | None = None, line: int | None = None) -> None:

@@ -26,28 +26,29 @@ from outreach import consent, ledger
 from outreach.db import as_utc
 from outreach.models import Customer, DeliveryEventRecord, Message
 from outreach.pii import mask_email, mask_phone, scrub
+from outreach.statuses import MessageStatus
 
 log = logging.getLogger("outreach.tracking")
 
 # the ledger status each event proves; events not listed (opened by themselves, unknown) prove nothing
 LEDGER_STATUS: dict[EventType, str] = {
-    EventType.QUEUED: "sent",
-    EventType.SENT: "sent",
-    EventType.DEFERRED: "sent",
-    EventType.DELIVERED: "delivered",
-    EventType.OPENED: "delivered",  # an open or click cannot happen to an undelivered message
-    EventType.CLICKED: "delivered",
-    EventType.COMPLAINED: "delivered",
-    EventType.OPTED_OUT: "delivered",
-    EventType.REPLIED: "delivered",
-    EventType.UNDELIVERED: "undelivered",
-    EventType.FAILED: "failed",
-    EventType.REJECTED: "failed",
-    EventType.BOUNCED: "bounced",
+    EventType.QUEUED: MessageStatus.SENT,
+    EventType.SENT: MessageStatus.SENT,
+    EventType.DEFERRED: MessageStatus.SENT,
+    EventType.DELIVERED: MessageStatus.DELIVERED,
+    EventType.OPENED: MessageStatus.DELIVERED,  # an open or click cannot happen to an undelivered message
+    EventType.CLICKED: MessageStatus.DELIVERED,
+    EventType.COMPLAINED: MessageStatus.DELIVERED,
+    EventType.OPTED_OUT: MessageStatus.DELIVERED,
+    EventType.REPLIED: MessageStatus.DELIVERED,
+    EventType.UNDELIVERED: MessageStatus.UNDELIVERED,
+    EventType.FAILED: MessageStatus.FAILED,
+    EventType.REJECTED: MessageStatus.FAILED,
+    EventType.BOUNCED: MessageStatus.BOUNCED,
 }
 # events move only messages the provider has (or may have): never one the dispatcher still holds
 # in ``sending`` (its own record_sent comes next; ``replay`` applies the event after that)
-MOVABLE_FROM = ("unknown", "sent")
+MOVABLE_FROM = (MessageStatus.UNKNOWN, MessageStatus.SENT)
 # events that say the address itself is dead, not just this message
 DEAD_ADDRESS = {
     (EventType.BOUNCED, Reason.BOUNCED),
@@ -275,9 +276,14 @@ def _values_for(message: Message, target: str, event: DeliveryEvent) -> dict[str
     values: dict[str, object] = {}
     if message.provider_id is None and event.provider_message_id:
         values.update(provider=event.provider, provider_id=_cut(event.provider_message_id, 100))
-    if message.sent_at is None and target in ("sent", "delivered", "undelivered", "bounced"):
+    if message.sent_at is None and target in (
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.BOUNCED,
+    ):
         values["sent_at"] = event.timestamp  # an ``unknown`` message: the provider's word dates it
-    if target in ("failed", "undelivered", "bounced"):
+    if target in (MessageStatus.FAILED, MessageStatus.UNDELIVERED, MessageStatus.BOUNCED):
         code = event.metadata.get("error_code") or (str(event.reason) if event.reason else str(event.type))
         values.update(last_error_code=code[:40], last_error=scrub(event.description or str(event.type)))
     return values
@@ -377,15 +383,17 @@ def replay(
         session.flush()
     # only events that say more than the message's status: a "sent" message's own "sent" event is old news
     beyond_sent = [
-        str(kind) for kind, status in LEDGER_STATUS.items() if ledger.RANK[status] > ledger.RANK["sent"]
+        str(kind)
+        for kind, status in LEDGER_STATUS.items()
+        if ledger.RANK[status] > ledger.RANK[MessageStatus.SENT]
     ]
     stmt = (
         select(DeliveryEventRecord, Message)
         .join(Message, Message.id == DeliveryEventRecord.message_id)
         .where(
             or_(
-                Message.status == "unknown",
-                and_(Message.status == "sent", DeliveryEventRecord.event_type.in_(beyond_sent)),
+                Message.status == MessageStatus.UNKNOWN,
+                and_(Message.status == MessageStatus.SENT, DeliveryEventRecord.event_type.in_(beyond_sent)),
             )
         )
     )

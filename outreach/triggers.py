@@ -13,10 +13,10 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML, YAMLError
 
-from outreach.config import ConfigError
+from outreach.config import ConfigError, yaml_problem
 
 TRIGGERS_FILE = "triggers.yaml"
 MCC = r"^[0-9]{4}$"
@@ -219,9 +219,9 @@ def load_triggers(path: str | Path, offer_codes: set[str] | None = None) -> Trig
         triggers = default_triggers()
     else:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        except YAMLError as exc:
+            raise ConfigError(yaml_problem(path, exc)) from exc
         try:
             triggers = TriggersFile.model_validate(data or {}).triggers
         except ValidationError as exc:

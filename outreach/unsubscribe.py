@@ -21,12 +21,13 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from outreach.config import ConfigError, Settings, get_settings
 from outreach.consent import ConsentError, check_scope
+from outreach.errors import InputError
 
 SALT = "outreach.unsubscribe.v1"
 MAX_TOKEN_LENGTH = 512  # real tokens are ~130 characters; longer input is not ours
 
 
-class InvalidToken(ValueError):
+class InvalidToken(InputError):
     """Not a token we issued (forged, altered, truncated or for another secret)."""
 
 

@@ -10,8 +10,8 @@ import pytest
 from channels.base import OutboundMessage
 from channels.sendgrid_email import SendGridEmail
 from channels.twilio_sms import TwilioSMS
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 
 for _name in ("TWILIO_EDGE", "TWILIO_REGION"):  # the SDK would rewrite the host
     os.environ.pop(_name, None)

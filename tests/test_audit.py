@@ -161,7 +161,7 @@ def test_a_configuration_is_logged_once_per_version_with_its_diff(engine):
     with session_scope(engine) as session:
         first, second = audit.entries(session, action="offers.loaded")
         assert first.detail["diff"].startswith("--- /dev/null")
-        assert "-priority: 1\n+priority: 2\n" in second.detail["diff"]
+        assert "-  \"priority\": 1\n+  \"priority\": 2\n" in second.detail["diff"]
         assert first.detail["sha256"] != second.detail["sha256"]
     assert _verdict(engine).ok
 

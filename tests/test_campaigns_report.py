@@ -196,9 +196,9 @@ def test_cli_list_show_pause_resume_report(cli, tmp_path):
 
 def test_demo_campaign_has_a_real_result(sqlite_url, tmp_path):
     """seed_demo_campaign on a small synthetic bank: a finished campaign, both arms, conversions."""
-    from outreach.campaigns.demo import seed_demo_campaign
     from outreach.importer import import_directory
-    from outreach.synth import generate
+    from outreach_dev.demo_campaign import seed_demo_campaign
+    from outreach_dev.synth import generate
 
     engine = make_engine(sqlite_url)
     generate(tmp_path / "bank", customers=1200, seed=3, as_of=date(2026, 11, 21))

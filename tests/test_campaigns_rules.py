@@ -18,7 +18,7 @@ from outreach.campaigns.daily import load_campaign_candidates
 from outreach.campaigns.seam import CAMPAIGN_REASONS
 from outreach.campaigns.tables import CampaignAssignment, CampaignEvent
 from outreach.config import Settings, load_offers
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.dispatch import Dispatcher
 from outreach.funnel import compute
 from outreach.models import Candidate, Decision, Holding, Message
@@ -341,9 +341,10 @@ def test_send_time_holds_until_then_in_the_customer_zone(engine, world):
     world.run(now=EARLY)  # 07:00 in Amsterdam, 01:00 in New York
     got = decisions(engine)
     assert (got["NL"].outcome, got["NL"].reason, got["NL"].channel) == ("held", "campaign_send_time", "sms")
-    assert got["NL"].detail.startswith("release=2026-11-18T11:30:00+00:00;campaign=timed")
-    assert got["NY"].detail.startswith("release=2026-11-18T17:30:00+00:00;")  # 12:30 in New York
-    assert got["MAIL"].detail.startswith("release=2026-11-18T07:30:00+00:00;")  # email at 08:30
+    assert as_utc(got["NL"].release_at) == datetime(2026, 11, 18, 11, 30, tzinfo=UTC)
+    assert got["NL"].detail.startswith("campaign=timed")
+    assert as_utc(got["NY"].release_at) == datetime(2026, 11, 18, 17, 30, tzinfo=UTC)  # 12:30 in New York
+    assert as_utc(got["MAIL"].release_at) == datetime(2026, 11, 18, 7, 30, tzinfo=UTC)  # email at 08:30
     with session_scope(engine) as session:
         due_early = ledger.due_ids(session, DAY, "sms", datetime(2026, 11, 18, 11, 0, tzinfo=UTC))
         due_later = ledger.due_ids(session, DAY, "sms", datetime(2026, 11, 18, 11, 30, tzinfo=UTC))
@@ -364,7 +365,7 @@ def test_after_the_send_window_a_message_waits_for_the_next_day_never_quiet_hour
         ),
     )
     world.run(now=datetime(2026, 11, 18, 21, 0, tzinfo=UTC))  # 22:00: SMS quiet hours
-    assert decisions(engine)["NL"].detail.startswith("release=2026-11-19T11:30:00+00:00;")
+    assert as_utc(decisions(engine)["NL"].release_at) == datetime(2026, 11, 19, 11, 30, tzinfo=UTC)
 
 
 def test_pause_stops_the_next_batch_and_resume_releases_it(engine, world, tmp_path):

@@ -5,8 +5,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from channels import load_channel
-from channels.base import BatchOutcome, SendResult
 from channels.errors import OutcomeUnknown, RecipientRejected, TransientError
+from channels.memory import MemoryEmail
 from outreach import consent, ledger
 from outreach.config import Settings, load_offers
 from outreach.db import session_scope
@@ -117,34 +117,9 @@ def test_a_list_scoped_to_other_topics_does_not_cancel(engine, tmp_path):
     assert statuses(engine) == {"C0": "cancelled", "C1": "sent"}
 
 
-class ScriptedChannel:
-    """A channel whose per-recipient answers are scripted (like Django's locmem backend)."""
-
-    kind = "email"
-    provider = "scripted"
-
-    def __init__(self, script):
-        self.script = script
-        self.calls = []
-
-    def send_batch(self, messages):
-        outcome = BatchOutcome()
-        for m in messages:
-            self.calls.append(m.customer_id)
-            answer = self.script.get(m.customer_id)
-            if answer is None:
-                outcome.results[m.message_id] = SendResult(m.message_id, f"p-{m.message_id}")
-            else:
-                outcome.errors[m.message_id] = answer
-        return outcome
-
-    def close(self):
-        pass
-
-
 def test_errors_map_to_ledger_states(engine, tmp_path):
     setup_day(engine, n=4)
-    channel = ScriptedChannel(
+    channel = MemoryEmail(
         {
             "C1": RecipientRejected("unsubscribed", code="21610", opted_out=True),
             "C2": TransientError("503", code="503"),
@@ -159,7 +134,7 @@ def test_errors_map_to_ledger_states(engine, tmp_path):
         failed = session.scalars(select(Message).where(Message.customer_id == "C1")).one()
     assert failed.last_error_code == "21610"
     # the transient one is retried on the next pass; the unknown one is never resent blindly
-    channel.script.clear()
+    channel.answers.clear()
     again = make(engine, tmp_path, channel).send_ids(due(engine, "email"))
     assert again.sent == 1
     assert channel.calls.count("C3") == 1 and channel.calls.count("C2") == 2

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from channels.base import BatchOutcome
+from channels.base import BaseChannel, BatchOutcome
 from outreach import consent
 from outreach.config import Settings, load_offers
 from outreach.db import make_engine, session_scope
@@ -243,12 +243,14 @@ def test_two_workers_at_once_on_postgres_send_each_message_once(pg_url, kind, re
     engine.dispose()
 
 
-class OptOutDuringRun:
+class OptOutDuringRun(BaseChannel):
     """Wraps a real channel: while its first batch is being handed over, customers opt out."""
 
     def __init__(self, inner, engine, opt_out: list[str]):
         self.inner, self.engine, self.opt_out = inner, engine, opt_out
-        self.kind, self.provider = inner.kind, inner.provider
+        self.kind, self.provider, self.capabilities = inner.kind, inner.provider, inner.capabilities
+        self.reconcile_settle = inner.reconcile_settle
+        self.reconcile = inner.reconcile
         self.batches = 0
 
     def send_batch(self, messages) -> BatchOutcome:
@@ -292,11 +294,17 @@ def test_wrong_credentials_send_nothing_and_give_every_message_back(engine, twil
     assert twilio_server.messages == {}
 
 
-def test_declared_entry_points_build_the_adapters_from_the_environment(monkeypatch):
-    """What load_channel('sms', 'twilio', outbox_dir=...) does once the package is installed."""
+def test_declared_entry_points_build_the_adapters_from_the_settings(monkeypatch, tmp_path):
+    """What open_channel does once the package is installed: the declared entry point's class,
+    given its branch of the settings tree (read from the environment there, and only there)."""
     import tomllib
     from importlib.metadata import EntryPoint
 
+    from channels.errors import ConfigurationError
+    from outreach.channel_setup import channel_options
+    from outreach.config import Settings
+
+    monkeypatch.chdir(tmp_path)  # no .env here
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][
         "outreach.channels"
     ]
@@ -311,14 +319,12 @@ def test_declared_entry_points_build_the_adapters_from_the_environment(monkeypat
         monkeypatch.setenv(name, value)
     for name, kind in (("twilio-sms", "sms"), ("sendgrid-email", "email")):
         factory = EntryPoint(name, declared[name], "outreach.channels").load()
-        adapter = factory(outbox_dir="outbox")
+        adapter = factory(**channel_options(Settings(), kind, name.split("-")[0]))
         assert adapter.kind == kind
         adapter.close()
     monkeypatch.delenv("TWILIO_AUTH_TOKEN")
-    from channels.errors import ConfigurationError
-
     with pytest.raises(ConfigurationError, match="TWILIO_AUTH_TOKEN"):
-        EntryPoint("twilio-sms", declared["twilio-sms"], "outreach.channels").load()(outbox_dir="outbox")
+        channel_options(Settings(), "sms", "twilio")
 
 
 def test_batches_sent_at_once_and_shards_send_each_message_exactly_once(engine, kind_and_server):

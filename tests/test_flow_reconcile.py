@@ -62,8 +62,8 @@ def test_flow_settles_sms_whose_callbacks_were_all_lost_through_the_real_sdk(
 
     from flows.reconcile import delivery_reconcile
     from outreach.db import make_engine, session_scope
-    from outreach.fakes.twilio_server import TwilioServer
     from outreach.models import Message
+    from outreach_dev.fakes.twilio_server import TwilioServer
     from tests.provider_fakes import SENDER, phone, sms, sms_adapter
 
     engine = make_engine(sqlite_url)

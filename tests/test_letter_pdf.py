@@ -17,7 +17,8 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from channels.base import Address, OutboundMessage
 from channels.errors import ConfigurationError, RecipientRejected
 from channels.letter_pdf import FONT, INDEX_COLUMNS, PdfLetterChannel, Window, render_letter
-from outreach.config import load_offers
+from outreach.channel_setup import open_channel
+from outreach.config import Settings, load_offers
 from outreach.rendering import Renderer, message_context
 from tests.fixture_files import OFFERS_FILE
 
@@ -135,9 +136,10 @@ def test_window_is_configurable_in_mm(tmp_path, monkeypatch):
     _assert_address_inside(reader.pages[0], window, ["Kerkstraat 12 bis"])
     x, y, _, _ = next(run for run in positions(reader.pages[0]) if run[2] == "Kerkstraat 12 bis")
     assert x == pytest.approx(30, abs=0.1)  # 5 mm inside the window's left edge
-    # the channel reads the window from its option or OUTREACH_LETTER_WINDOW_MM
+    # the channel takes the window as an option; OUTREACH_LETTER_WINDOW_MM reaches it through the settings
     monkeypatch.setenv("OUTREACH_LETTER_WINDOW_MM", "25,50,90,45")
-    assert PdfLetterChannel(tmp_path).window == window
+    assert open_channel(Settings(outbox_dir=tmp_path), "letter").window == window
+    assert PdfLetterChannel(tmp_path).window == Window.parse(None)  # the default (DIN 5008 B), no env
     assert PdfLetterChannel(tmp_path, window_mm="20,27,85,45").window.top == 27  # DIN 5008 form A
     with pytest.raises(ConfigurationError, match="left,top,width,height"):
         Window.parse("20;45")

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, exc, func, select, text
 
 from bench.policy_data import generate, write_postgres, write_sqlite
-from outreach import ledger, planning_reference
+from outreach import ledger
 from outreach.campaigns import seam
 from outreach.config import load_offers
 from outreach.db import make_engine, session_scope
@@ -23,6 +23,7 @@ from outreach.models import Decision, Message
 from outreach.planning import decide_day, snapshot_offers
 from outreach.policy import decide, load_inputs
 from outreach.sharding import shard_bucket
+from outreach_dev import planning_reference
 from tests.factories import add_candidates
 from tests.fixture_files import OFFERS_FILE
 
@@ -123,11 +124,9 @@ def test_ledger_rows_carry_the_python_key_shard_and_a_timezone_aware_release(ban
             DAY, decision.customer_id, decision.offer_code, decision.channel
         )
         assert message.shard == shard_bucket(decision.customer_id)
-        assert message.not_before == ledger.release_time(decision.outcome, decision.detail) or (
-            bank.dialect.name == "sqlite"  # SQLite keeps the wall clock of the stored offset, as before
-            and message.not_before.replace(tzinfo=None)
-            == ledger.release_time(decision.outcome, decision.detail).replace(tzinfo=None)
-        )
+        release = decision.release_at if decision.outcome == "held" else None
+        assert (release is None) == (decision.outcome != "held")
+        assert message.not_before == release  # the decision's typed release time, copied in SQL
     if bank.dialect.name == "postgresql":
         assert all(m.not_before is None or m.not_before.tzinfo is not None for m, _ in rows)
 

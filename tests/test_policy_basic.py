@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from outreach.config import load_offers
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.funnel import compute
 from outreach.models import Decision, Message
 from outreach.planning import decide_day
@@ -102,7 +102,8 @@ def test_quiet_hours_hold_with_release_time_in_customer_zone(engine, offers):
     decide_day(engine, DAY, offers, now=NIGHT)
     got = decisions(engine)
     assert got["NL:TRAVEL_INSURANCE"].outcome == "held"
-    assert got["NL:TRAVEL_INSURANCE"].detail == "release=2026-11-19T08:00:00+00:00"
+    assert as_utc(got["NL:TRAVEL_INSURANCE"].release_at) == datetime(2026, 11, 19, 8, 0, tzinfo=UTC)
+    assert got["NL:TRAVEL_INSURANCE"].detail is None  # the release time is typed, not text
     assert got["NY:TRAVEL_INSURANCE"].outcome == "planned"  # 17:30 in New York
     with session_scope(engine) as session:
         held = session.scalars(select(Message).where(Message.customer_id == "NL")).one()

@@ -22,8 +22,8 @@ from outreach.config import CHANNEL_SCOPE
 from outreach.policy import REASONS, DayInputs, decide
 from outreach.policy.engine import REJECTED
 from outreach.policy.inputs import CONTACTS, NOT_CONTACTS
-from outreach.policy.reference import decide_naive
 from outreach.policy.windows import release_time
+from outreach_dev.policy_reference import decide_naive
 from tests.policy_gen import days
 
 PROFILE = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,7 +113,7 @@ def check_invariants(inputs: DayInputs, out: pl.DataFrame) -> None:
         if row["outcome"] == "planned":
             assert window is None or release_time(inputs.now, window, zone, policy.holiday_country) is None
         else:
-            release = datetime.fromisoformat(row["detail"].split(";")[0].removeprefix("release="))
+            release = datetime.fromisoformat(row["release_at"])
             assert release > inputs.now
             assert release_time(release, window, zone) is None  # open at the release moment
             assert release_time(release - timedelta(seconds=1), window, zone) == release  # shut just before

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from outreach import consent, ledger
 from outreach.config import OffersFile, load_offers
-from outreach.db import session_scope
+from outreach.db import as_utc, session_scope
 from outreach.models import Decision, DeliveryEventRecord, Message
 from outreach.planning import decide_day
 from outreach.policy import decide, load_inputs
@@ -378,9 +378,9 @@ def test_dst_sunday_through_the_engine(engine):
     add_candidates(engine, day, ("SPRING", "TRAVEL_INSURANCE"), ("TOKYO", "TRAVEL_INSURANCE"))
     decide_day(engine, day, load_offers(OFFERS_FILE), now=datetime(2026, 3, 29, 6, 30, tzinfo=UTC))
     with session_scope(engine) as session:
-        got = {d.customer_id: (d.outcome, d.detail) for d in session.scalars(select(Decision))}
+        got = {d.customer_id: (d.outcome, as_utc(d.release_at)) for d in session.scalars(select(Decision))}
         held = {m.customer_id: m.not_before for m in session.scalars(select(Message))}
-    assert got["SPRING"] == ("held", "release=2026-03-29T07:00:00+00:00")
+    assert got["SPRING"] == ("held", datetime(2026, 3, 29, 7, 0, tzinfo=UTC))
     assert got["TOKYO"] == ("planned", None)  # 15:30 in Tokyo
     assert held["SPRING"].replace(tzinfo=UTC) == datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
 

@@ -18,10 +18,10 @@ from channels.twilio_webhooks import FormParams, parse_status
 from outreach import tracking
 from outreach.config import Settings
 from outreach.db import session_scope
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
 from outreach.models import DeliveryEventRecord, Message
 from outreach.reconcile import reconcile
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.factories import add_customers, customer
 from tests.provider_fakes import SENDER, SleepRecorder, email_adapter, mail, phone, sms, sms_adapter
 from tests.webhook_kit import SENT_AT, add_message, count, message

@@ -19,10 +19,10 @@ import yaml
 from sqlalchemy import func, insert, select
 
 from outreach.db import make_engine, session_scope, upgrade
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
 from outreach.funnel import compute
 from outreach.models import ConsentEvent, Customer, Message
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.cluster import REPO, Cluster, create_database, cut_connections, drop_database, window_excess
 from tests.conftest import PG_ADMIN_URL, ensure_postgres
 from tests.factories import customer

@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from pydantic import ValidationError
 from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
 
 from channels.errors import ConfigurationError, OutcomeUnknown, RecipientRejected, TransientError
 from channels.sendgrid_email import SUBSTITUTION_LIMIT, SendGridEmail
-from outreach.fakes.sendgrid_server import SendGridServer
+from outreach.channel_setup import open_channel
+from outreach.config import Settings
+from outreach_dev.fakes.sendgrid_server import SendGridServer
 from tests.provider_fakes import email_adapter, mail, sendgrid_server, sleeps  # noqa: F401 - fixtures
 
 
@@ -200,27 +203,24 @@ def test_event_webhook_posts_are_signed_like_sendgrid():
     assert all(e["sg_message_id"].startswith(e["smtp-id"][1:23]) for e in events)
 
 
-def test_configuration_from_environment():
+def test_configuration_from_the_settings_tree(monkeypatch, tmp_path):
+    """The environment is read once, into outreach.config; open_channel passes the adapter its part."""
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in ("SENDGRID_API_KEY", "OUTREACH_EMAIL_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.x")
+    monkeypatch.setenv("OUTREACH_EMAIL_BACKEND", "sendgrid")
     with pytest.raises(ConfigurationError) as missing:
-        SendGridEmail.from_env({"SENDGRID_API_KEY": "SG.x"})
+        open_channel(Settings(), "email")
     assert "OUTREACH_EMAIL_FROM" in str(missing.value) and "SENDGRID_API_KEY" not in str(missing.value)
-    with pytest.raises(ConfigurationError, match="OUTREACH_SENDGRID_ASM_GROUP"):
-        SendGridEmail.from_env(
-            {
-                "SENDGRID_API_KEY": "SG.x",
-                "OUTREACH_EMAIL_FROM": "a@b.nl",
-                "OUTREACH_SENDGRID_ASM_GROUP": "marketing",
-            }
-        )
-    adapter = SendGridEmail.from_env(
-        {
-            "SENDGRID_API_KEY": "SG.x",
-            "OUTREACH_EMAIL_FROM": "a@b.nl",
-            "OUTREACH_SENDGRID_ASM_GROUP": "12",
-            "OUTREACH_SENDGRID_API_URL": "http://127.0.0.1:1/",
-        },
-        outbox_dir="outbox",
-    )
+    monkeypatch.setenv("OUTREACH_EMAIL_FROM", "a@b.nl")
+    monkeypatch.setenv("OUTREACH_SENDGRID_ASM_GROUP", "marketing")
+    with pytest.raises(ValidationError, match="asm_group"):
+        Settings()
+    monkeypatch.setenv("OUTREACH_SENDGRID_ASM_GROUP", "12")
+    monkeypatch.setenv("OUTREACH_SENDGRID_API_URL", "http://127.0.0.1:1/")
+    adapter = open_channel(Settings(), "email")
+    assert isinstance(adapter, SendGridEmail)
     assert (adapter.asm_group_id, adapter.api_url, adapter.categories) == (
         12,
         "http://127.0.0.1:1",

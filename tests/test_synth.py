@@ -15,7 +15,7 @@ from outreach.candidates import PaymentSignals, load_candidates
 from outreach.importer import import_directory
 from outreach.imports.contracts import CONTRACTS
 from outreach.models import Candidate, Customer, Transaction
-from outreach.synth import generate
+from outreach_dev.synth import generate
 
 AS_OF = date(2026, 11, 20)
 

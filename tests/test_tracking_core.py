@@ -3,14 +3,14 @@ reconcile through an adapter's look-up, and the day's lifecycle table."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from channels.base import BatchOutcome, OutboundMessage, SendResult
 from channels.errors import TransientError
 from channels.events import DeliveryEvent, EventType, Reason
+from channels.memory import MemorySMS
+from channels.outbox import OutboxEmail
 from outreach import consent, ledger, tracking
 from outreach.config import Settings
 from outreach.db import session_scope
@@ -89,51 +89,7 @@ def test_callback_faster_than_the_dispatcher_is_applied_by_replay(engine):
         assert tracking.unmatched_events(session) == []
 
 
-class ScriptedSMS:
-    """The adapters' reconcile contract (channels/twilio_sms.py): {our id: SendResult | None},
-    answered from a script, or failing on demand."""
-
-    kind = "sms"
-    provider = "scripted"
-
-    def __init__(self, found: set[str], fail: bool = False) -> None:
-        self.found = found
-        self.fail = fail
-        self.asked: list[tuple[list[str], datetime]] = []
-        self.closed = False
-
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
-        return BatchOutcome()
-
-    def close(self) -> None:
-        self.closed = True
-
-    def reconcile(
-        self, messages: Sequence[OutboundMessage], sent_after: datetime
-    ) -> dict[str, SendResult | None]:
-        self.asked.append(([m.message_id for m in messages], sent_after))
-        if self.fail:
-            raise TransientError("provider look-up timed out")
-        return {
-            m.message_id: SendResult(m.message_id, f"SM{m.message_id}", "sent")
-            if m.message_id in self.found
-            else None
-            for m in messages
-        }
-
-
-class NoLookup:
-    kind = "email"
-    provider = "outbox"
-
-    def send_batch(self, messages):
-        return BatchOutcome()
-
-    def close(self) -> None:
-        pass
-
-
-def test_reconcile_settles_unknowns_the_provider_has_and_flags_the_rest(engine):
+def test_reconcile_settles_unknowns_the_provider_has_and_flags_the_rest(engine, tmp_path):
     add_customers(engine, *[customer(f"C{i}") for i in range(1, 7)])
     found = add_message(engine, "C1", status="unknown")
     missing = add_message(engine, "C2", status="unknown")
@@ -144,15 +100,15 @@ def test_reconcile_settles_unknowns_the_provider_has_and_flags_the_rest(engine):
     ingest(engine, [sms_event(EventType.DELIVERED, "SMfast")])  # its callback came before record_sent
     with session_scope(engine) as session:
         ledger.record_sent(session, "twilio", {called_back: "SMfast"})
-    sms = ScriptedSMS({str(found)})
-    adapters = {"sms": sms, "email": NoLookup()}
+    sms = MemorySMS(found={str(found)})
+    adapters = {"sms": sms, "email": OutboxEmail(tmp_path)}  # the outbox cannot be asked
     window = {"older_than": timedelta(hours=2), "flag_after": timedelta(hours=4), "now": NOW}
     report = reconcile(engine, Settings(), adapter_for=adapters.__getitem__, **window)
     assert report.replayed == 1 and status_of(engine, called_back) == "delivered"
     assert sms.asked[0][0] == sorted([str(found), str(missing)]) and sms.closed  # only unknowns asked
     assert sms.asked[0][1] <= SENT_AT
     assert (report.stuck, report.looked_up, report.moved, report.not_found) == (4, 2, 1, 1)
-    assert (message(engine, found).status, message(engine, found).provider_id) == ("sent", f"SM{found}")
+    assert (message(engine, found).status, message(engine, found).provider_id) == ("sent", f"memory-{found}")
     assert "email" in report.not_looked_up
     # past flag_after and still open: flagged, status untouched, nothing resent
     assert report.flagged == 3  # the unknown Twilio lacks, the silent SMS, the email nobody could ask
@@ -167,7 +123,7 @@ def test_reconcile_settles_unknowns_the_provider_has_and_flags_the_rest(engine):
 def test_a_failing_look_up_is_reported_not_fatal(engine):
     add_customers(engine, customer("C1"))
     add_message(engine, "C1", status="unknown")
-    sms = ScriptedSMS(set(), fail=True)
+    sms = MemorySMS(lookup_error=TransientError("provider look-up timed out"))
     report = reconcile(engine, Settings(), adapter_for=lambda kind: sms, channels=("sms",), now=NOW)
     assert report.looked_up == 0 and "timed out" in report.not_looked_up["sms"]
 
@@ -244,26 +200,22 @@ def test_status_cli_prints_the_table(engine, db_url, monkeypatch):
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
 
 
-class CallsBackBeforeReturning:
+class CallsBackBeforeReturning(MemorySMS):
     """An SMS channel whose provider calls back (delivered) before send_batch has even returned,
     as Twilio can under load: the callback finds the message still ``sending``."""
 
-    kind = "sms"
     provider = "twilio"
 
     def __init__(self, engine) -> None:
+        super().__init__()
         self.engine = engine
 
-    def send_batch(self, messages: Sequence[OutboundMessage]) -> BatchOutcome:
-        outcome = BatchOutcome()
+    def send_batch(self, messages):
         for m in messages:
-            sid = f"SMearly{m.message_id}"
-            ingest(self.engine, [sms_event(EventType.DELIVERED, sid, message_id=m.message_id)])
-            outcome.results[m.message_id] = SendResult(m.message_id, sid)
-        return outcome
-
-    def close(self) -> None:
-        pass
+            ingest(
+                self.engine, [sms_event(EventType.DELIVERED, self.provider_id(m), message_id=m.message_id)]
+            )
+        return super().send_batch(messages)
 
 
 def test_dispatcher_applies_callbacks_that_beat_its_bookkeeping(engine, tmp_path):

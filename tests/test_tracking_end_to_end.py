@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import select
 
 from outreach import consent, tracking
-from outreach.config import Settings, load_offers
+from outreach.config import SendGridSettings, Settings, TwilioSettings, load_offers
 from outreach.db import session_scope
 from outreach.delivery_status import lifecycle
 from outreach.dispatch import Dispatcher
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
 from outreach.models import Customer, Message
 from outreach.planning import decide_day
 from outreach.sending import send_due
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.factories import add_candidates, add_customers, customer
 from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import email_adapter, sms_adapter
@@ -65,8 +65,8 @@ def test_a_day_against_the_provider_servers_ends_delivered_or_failed(db_url, eng
         return Settings(
             database_url=db_url,
             public_url=base,
-            twilio_auth_token=twilio.auth_token,
-            sendgrid_webhook_public_key=sendgrid.public_key,
+            twilio=TwilioSettings(auth_token=twilio.auth_token),
+            sendgrid=SendGridSettings(webhook_public_key=sendgrid.public_key),
             unsubscribe_secret=UNSUBSCRIBE_SECRET,
             outbox_dir=tmp_path / "outbox",
         )

@@ -11,11 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
+from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from channels.errors import ConfigurationError, OutcomeUnknown, RecipientRejected, TransientError
 from channels.twilio_sms import TwilioSMS
-from outreach.fakes.twilio_server import TwilioServer
+from outreach.channel_setup import open_channel
+from outreach.config import Settings
+from outreach_dev.fakes.twilio_server import TwilioServer
 from tests.provider_fakes import (  # noqa: F401 - fixtures
     SENDER,
     phone,
@@ -278,30 +281,29 @@ def test_status_callbacks_are_signed_like_twilio(sleeps):
     assert {parse_qs(urlsplit(path).query)["outreach_id"][0] for path, _, _ in received} == {"1", "2"}
 
 
-def test_configuration_from_environment():
+def test_configuration_from_the_settings_tree(monkeypatch, tmp_path):
+    """The environment is read once, into outreach.config; open_channel passes the adapter its part."""
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "OUTREACH_TWILIO_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", "AC1")
+    monkeypatch.setenv("OUTREACH_SMS_BACKEND", "twilio")
     with pytest.raises(ConfigurationError) as missing:
-        TwilioSMS.from_env({"TWILIO_ACCOUNT_SID": "AC1"})
+        open_channel(Settings(), "sms")
     text = str(missing.value)
     assert "TWILIO_AUTH_TOKEN" in text and "OUTREACH_TWILIO_FROM" in text and "TWILIO_ACCOUNT_SID" not in text
-    with pytest.raises(ConfigurationError, match="OUTREACH_TWILIO_VALIDITY_PERIOD"):
-        TwilioSMS.from_env(
-            {
-                "TWILIO_ACCOUNT_SID": "AC1",
-                "TWILIO_AUTH_TOKEN": "t",
-                "OUTREACH_TWILIO_FROM": SENDER,
-                "OUTREACH_TWILIO_VALIDITY_PERIOD": "soon",
-            }
-        )
-    adapter = TwilioSMS.from_env(
-        {
-            "TWILIO_ACCOUNT_SID": "AC1",
-            "TWILIO_AUTH_TOKEN": "t",
-            "OUTREACH_TWILIO_MESSAGING_SERVICE_SID": "MG1",
-            "OUTREACH_TWILIO_STATUS_CALLBACK": "https://bank.example/webhooks/twilio/status",
-            "OUTREACH_TWILIO_API_URL": "http://127.0.0.1:1",
-        },
-        outbox_dir="outbox",  # what load_channel passes to every backend: accepted, ignored
-    )
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t")
+    monkeypatch.setenv("OUTREACH_TWILIO_VALIDITY_PERIOD", "soon")
+    with pytest.raises(ValidationError, match="validity_period"):
+        Settings()
+    monkeypatch.delenv("OUTREACH_TWILIO_VALIDITY_PERIOD")
+    monkeypatch.setenv("OUTREACH_TWILIO_MESSAGING_SERVICE_SID", "MG1")
+    monkeypatch.setenv("OUTREACH_TWILIO_STATUS_CALLBACK", "https://bank.example/webhooks/twilio/status")
+    monkeypatch.setenv("OUTREACH_TWILIO_API_URL", "http://127.0.0.1:1")
+    settings = Settings()
+    assert repr(settings.twilio.auth_token) == "SecretStr('**********')"  # masked when printed
+    adapter = open_channel(settings, "sms")
+    assert isinstance(adapter, TwilioSMS)
     assert (adapter.messaging_service_sid, adapter.api_url) == ("MG1", "http://127.0.0.1:1")
     with pytest.raises(ConfigurationError, match="from_ or messaging_service_sid"):
         TwilioSMS("AC1", "t")

@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select
 from twilio.request_validator import RequestValidator
 
-from outreach.config import Settings
+from outreach.config import SendGridSettings, Settings, TwilioSettings
 from outreach.db import session_scope
 from outreach.logs import log_config
 from outreach.models import ConsentEvent, DeliveryEventRecord, InboundMessage, Message
@@ -83,12 +83,15 @@ def make_settings(db_url: str, signer: SendGridSigner, **overrides) -> Settings:
     values = {
         "database_url": db_url,
         "public_url": PUBLIC_URL,
-        "twilio_auth_token": TWILIO_TOKEN,
-        "sendgrid_webhook_public_key": signer.public_key,
         "unsubscribe_secret": UNSUBSCRIBE_SECRET,
     }
+    twilio_token = overrides.pop("twilio_auth_token", TWILIO_TOKEN)
     values.update(overrides)
-    return Settings(**values)
+    return Settings(
+        **values,
+        twilio=TwilioSettings(auth_token=twilio_token),
+        sendgrid=SendGridSettings(webhook_public_key=signer.public_key),
+    )
 
 
 def make_web(db_url: str, engine: Engine, **overrides) -> Web:

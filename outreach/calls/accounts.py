@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from outreach.calls.models import ROLES, Agent, Team
 from outreach.db import as_utc
+from outreach.errors import InputError
 
 # argon2id with the library's RFC 9106 defaults; tests swap in cheaper parameters
 HASHER = PasswordHasher()
@@ -23,7 +24,7 @@ LOCKOUT = timedelta(minutes=15)
 log = logging.getLogger(__name__)
 
 
-class AccountError(ValueError):
+class AccountError(InputError):
     pass
 
 

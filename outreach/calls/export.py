@@ -15,6 +15,7 @@ from outreach.calls.models import CallTask
 from outreach.calls.script import render_script
 from outreach.config import OffersFile
 from outreach.db import as_utc
+from outreach.errors import InputError
 from outreach.models import Customer
 from outreach.rendering import Renderer
 
@@ -38,7 +39,7 @@ COLUMNS = (
 FORMATS = ("csv", "xlsx")
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     pass
 
 

@@ -30,6 +30,7 @@ from outreach.calls.script import describe_trigger
 from outreach.calls.settings import CallSettings, get_call_settings
 from outreach.config import OffersFile, get_settings, load_offers
 from outreach.db import as_utc, session_scope
+from outreach.errors import InputError
 from outreach.models import Candidate, Customer, Decision, DeliveryEventRecord, Message, OfferRecord
 from outreach.policy.inputs import NOT_INTERESTED
 
@@ -38,7 +39,7 @@ OUTCOMES = ("interested", "not_interested", "no_answer", "wrong_number", "do_not
 OPT_OUT_SCOPES = ("phone", "all")  # "do not call me again" vs "no marketing at all"
 
 
-class CallError(ValueError):
+class CallError(InputError):
     """A call-centre action that cannot be done, with a message an agent can read."""
 
 

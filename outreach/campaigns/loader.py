@@ -18,6 +18,7 @@ from ruamel.yaml.error import MarkedYAMLError
 
 from outreach.campaigns.model import Campaign, Variant
 from outreach.config import Offer, OffersFile
+from outreach.errors import InputError
 
 SUFFIXES = (".yaml", ".yml")
 TEMPLATE_PARTS = {"email": ("txt", "subject", "html")}  # other channels: txt only
@@ -35,7 +36,7 @@ class Problem:
         return f"{self.file}:{self.line}: {self.key}: {self.reason}"
 
 
-class CampaignFileError(ValueError):
+class CampaignFileError(InputError):
     """One or more problems in campaign files; ``str()`` lists them one a line."""
 
     def __init__(self, problems: list[Problem]) -> None:

@@ -21,7 +21,7 @@ for each campaign (highest priority first):
    before each batch).
 
 Entries are recorded in ``campaign_assignments``; decisions carry ``campaign=..;arm=..;variant=..``
-in their detail after any ``release=`` part, which the ledger reads for ``not_before``.
+in their detail, and a held one its release time in ``release_at`` (the ledger's ``not_before``).
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ from outreach.config import QuietHours
 from outreach.db import session_scope
 from outreach.policy import DayInputs, decide
 from outreach.policy.windows import release_time
+from outreach.statuses import LIVE_OUTCOMES, Outcome
 
-LIVE = ("planned", "held")
+LIVE = LIVE_OUTCOMES
 CAMPAIGN_REASONS = (  # described in outreach.policy.REASONS
     "control_group",
     "campaign_budget",
@@ -51,7 +52,7 @@ CAMPAIGN_REASONS = (  # described in outreach.policy.REASONS
     "campaign_not_running",
     "unknown_campaign",
 )
-UPDATE_COLUMNS = ("candidate_id", "outcome", "reason", "channel", "detail")
+UPDATE_COLUMNS = ("candidate_id", "outcome", "reason", "channel", "detail", "release_at")
 
 
 def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs, *, record: bool = True) -> pl.DataFrame:
@@ -83,11 +84,11 @@ def apply(engine: Engine, frame: pl.DataFrame, inputs: DayInputs, *, record: boo
         stored = saved.get(name)
         mine = (pl.col("campaign") == name) & pl.col("outcome").is_in(LIVE)
         if stored is None:
-            work = _set(work, work.filter(mine), outcome="rejected", reason="unknown_campaign")
+            work = _set(work, work.filter(mine), outcome=Outcome.REJECTED, reason="unknown_campaign")
             continue
         campaign = stored.campaign
         if not campaign.runs_on(inputs.run_date):
-            work = _set(work, work.filter(mine), outcome="suppressed", reason="campaign_not_running")
+            work = _set(work, work.filter(mine), outcome=Outcome.SUPPRESSED, reason="campaign_not_running")
             continue
         work = _once_per_customer(engine, work, mine, name, inputs.run_date)
         work = _narrow_channels(work, mine, campaign, inputs)
@@ -110,6 +111,7 @@ def _set(work: pl.DataFrame, rows: pl.DataFrame, *, outcome: str, reason: str) -
         pl.lit(reason).alias("reason"),
         pl.lit(None, dtype=pl.Utf8).alias("channel"),
         (pl.lit("campaign=") + pl.col("campaign")).alias("detail"),
+        pl.lit(None, dtype=pl.Utf8).alias("release_at"),
     )
     return _update(work, update)
 
@@ -151,7 +153,7 @@ def _once_per_customer(
     return _set(
         work,
         rows.filter(pl.col("customer_id").is_in(list(before))),
-        outcome="suppressed",
+        outcome=Outcome.SUPPRESSED,
         reason="campaign_already_assigned",
     )
 
@@ -248,7 +250,7 @@ def _enter(
         customer_id = row["customer_id"]
         which = arm(name, customer_id, campaign.holdout)
         if room is not None and treated >= room:
-            updates.append(_row(row, "suppressed", "campaign_budget", None, f"campaign={name}"))
+            updates.append(_row(row, Outcome.SUPPRESSED, "campaign_budget", None, f"campaign={name}"))
             continue
         entry = {
             "campaign": name,
@@ -264,14 +266,16 @@ def _enter(
         entries.append(entry)
         if which == CONTROL:
             entry["channel"] = row["channel"]  # the channel it would have had: per-channel comparisons
-            updates.append(_row(row, "suppressed", "control_group", None, f"campaign={name};arm={CONTROL}"))
+            updates.append(
+                _row(row, Outcome.SUPPRESSED, "control_group", None, f"campaign={name};arm={CONTROL}")
+            )
             continue
         treated += 1
         chosen = variant(name, customer_id, split)
         channel = row["channel"]
         entry.update(variant=chosen, channel=channel, template=campaign.variant_template(chosen, channel))
         outcome, reason = row["outcome"], row["reason"]
-        release = _release_of(row["detail"]) if outcome == "held" else None
+        release = row["release_at"] if outcome == Outcome.HELD else None
         if channel not in windows:
             windows[channel] = _send_window(campaign, channel, quiet)
         window = windows[channel]
@@ -282,12 +286,13 @@ def _enter(
                 at = release_time(inputs.now, window, zone)
                 releases[key] = at.isoformat() if at else None
             release = releases[key]
-            outcome, reason = ("held", "campaign_send_time") if release else ("planned", "planned")
+            outcome, reason = (
+                (Outcome.HELD, "campaign_send_time") if release else (Outcome.PLANNED, "planned")
+            )
         if paused:
-            outcome, reason = "held", "campaign_paused"
-        parts = [f"release={release}"] if release else []
-        parts += [f"campaign={name}", f"arm={TREATMENT}", f"variant={chosen}"]
-        updates.append(_row(row, outcome, reason, channel, ";".join(parts)))
+            outcome, reason = Outcome.HELD, "campaign_paused"
+        detail = f"campaign={name};arm={TREATMENT};variant={chosen}"
+        updates.append(_row(row, outcome, reason, channel, detail, release))
     update = pl.DataFrame(
         updates,
         schema={
@@ -296,21 +301,17 @@ def _enter(
             "reason": pl.Utf8,
             "channel": pl.Utf8,
             "detail": pl.Utf8,
+            "release_at": pl.Utf8,
         },
         orient="row",
     )
     return _update(work, update), entries
 
 
-def _row(row: dict, outcome: str, reason: str, channel: str | None, detail: str) -> tuple:
-    return (row["candidate_id"], outcome, reason, channel, detail)
-
-
-def _release_of(detail: str | None) -> str | None:
-    for part in (detail or "").split(";"):
-        if part.startswith("release="):
-            return part.removeprefix("release=")
-    return None
+def _row(
+    row: dict, outcome: str, reason: str, channel: str | None, detail: str, release: str | None = None
+) -> tuple:
+    return (row["candidate_id"], outcome, reason, channel, detail, release)
 
 
 def _record(engine: Engine, entries: list[dict]) -> None:

@@ -15,10 +15,11 @@ from outreach.campaigns.loader import LoadedCampaign
 from outreach.campaigns.model import Campaign
 from outreach.campaigns.tables import CampaignAssignment, CampaignEvent, CampaignRecord
 from outreach.db import session_scope
+from outreach.errors import NotFound
 from outreach.models import Decision, Message
 
 
-class UnknownCampaign(LookupError):
+class UnknownCampaign(NotFound):
     pass
 
 

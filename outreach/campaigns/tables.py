@@ -1,6 +1,6 @@
 """The campaigns' state in the database: definitions as last synced, pause switch, assignments, events.
 
-Imported by ``outreach.models`` so that Alembic and ``Base.metadata`` see these tables.
+Registered through ``outreach.schema``, so that Alembic sees these tables.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any, Protocol, runtime_checkable
 
+from outreach.errors import InputError
+
 # the fields of a candidate, in file order
 CANDIDATE_COLUMNS = ("customer_id", "offer_code", "trigger", "trigger_ref", "score", "candidate_date")
 REQUIRED_COLUMNS = ("customer_id", "offer_code", "score")
@@ -18,7 +20,7 @@ PROBLEM = "_problem"
 PROBLEM_COLUMN = "_problem_column"
 
 
-class CandidateSourceError(ValueError):
+class CandidateSourceError(InputError):
     """The source as a whole failed (file missing, a required column absent, query error)."""
 
 

@@ -319,7 +319,7 @@ def seed_demo(
 
     Needs a bank in the database (`outreach demo` or `outreach import`); afterwards
     `outreach campaigns report NAME` shows its result."""
-    from outreach.campaigns.demo import seed_demo_campaign
+    from outreach_dev.demo_campaign import seed_demo_campaign
 
     settings = get_settings()
     summary = seed_demo_campaign(_engine(), settings, name=name, seed=seed)

@@ -115,7 +115,7 @@ def generate_cmd(
     as_of: date | None = DayOption("The bank's 'today' (YYYY-MM-DD); default today.", "--as-of"),
 ) -> None:
     """Write a synthetic bank (customers, transactions, consents, suppressions, holdings) as CSV."""
-    from outreach.synth import generate
+    from outreach_dev.synth import generate
 
     day = _day(as_of)
     started = time.perf_counter()

@@ -8,7 +8,6 @@ including bad arguments (exit 2, like click's own usage errors, but on one line)
 from __future__ import annotations
 
 import logging
-import os
 
 import typer
 from sqlalchemy.engine import make_url
@@ -17,6 +16,7 @@ from typer.core import TyperGroup
 
 from outreach.config import ConfigError, get_settings
 from outreach.day_lock import DayAlreadyRunning
+from outreach.errors import InputError
 
 # Typer (>= 0.2x) ships its own copy of click: take its usage-error classes from its BadParameter
 _MRO = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
@@ -26,7 +26,7 @@ PREFECT_SERVER_TIMEOUT = "Timed out while attempting to connect to ephemeral Pre
 PREFECT_UNREACHABLE = "Failed to reach API at"
 
 
-class UserError(Exception):
+class UserError(InputError):
     """A problem the user can fix, said in one line; ``code`` is the exit status."""
 
     def __init__(self, message: str, code: int = 1) -> None:
@@ -73,9 +73,17 @@ def _prefect_problem(exc: BaseException) -> str | None:
         api = str(exc).removeprefix(PREFECT_UNREACHABLE).strip().rstrip("/")
         return f"cannot reach {api}: is the Prefect server up? check PREFECT_API_URL"
     if type(exc).__module__.startswith("httpx") and type(exc).__name__ in ("ConnectError", "ConnectTimeout"):
-        api = os.environ.get("PREFECT_API_URL", "the Prefect API")
-        return f"cannot reach {api}: is the Prefect server up? check PREFECT_API_URL"
+        return f"cannot reach {_request_url(exc)}: is the Prefect server up? check PREFECT_API_URL"
     return None
+
+
+def _request_url(exc: BaseException) -> str:
+    """Where httpx was going (its errors carry the request), without the path."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):  # httpx raises RuntimeError when no request is attached
+        return "the Prefect API"
+    return f"{url.scheme}://{url.netloc.decode()}"
 
 
 def explain(exc: BaseException) -> tuple[str, int] | None:

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 
 from outreach.cli import app
-from outreach.fakes.base import ALL_KINDS, FaultPlan
-from outreach.fakes.sendgrid_server import SendGridServer
-from outreach.fakes.twilio_server import TwilioServer
+from outreach_dev.fakes.base import ALL_KINDS, FaultPlan
+from outreach_dev.fakes.sendgrid_server import SendGridServer
+from outreach_dev.fakes.twilio_server import TwilioServer
 
 console = Console()
 

@@ -111,7 +111,7 @@ def demo(
 ) -> None:
     """Build a synthetic bank (once), then run today's flow end to end on the local outbox channels."""
     from outreach.importer import import_directory
-    from outreach.synth import generate
+    from outreach_dev.synth import generate
 
     settings = _demo_unsubscribe_secret(get_settings())
     upgrade(settings.database_url)
@@ -125,7 +125,7 @@ def demo(
     else:
         console.print("Synthetic bank already in the database; reusing it (delete outreach.db to restart).")
     _demo_teams(engine)
-    from outreach.campaigns.demo import seed_demo_campaign
+    from outreach_dev.demo_campaign import seed_demo_campaign
 
     summary = seed_demo_campaign(engine, settings)
     console.print(f"Demo {summary.line()}; see `outreach campaigns report {summary.campaign}`")

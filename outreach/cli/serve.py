@@ -33,8 +33,8 @@ def serve(
     missing = [
         name
         for name, value in (
-            ("TWILIO_AUTH_TOKEN", settings.twilio_auth_token),
-            ("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY", settings.sendgrid_webhook_public_key),
+            ("TWILIO_AUTH_TOKEN", settings.twilio.auth_token),
+            ("OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY", settings.sendgrid.webhook_public_key),
             ("OUTREACH_UNSUBSCRIBE_SECRET", settings.unsubscribe_secret),
         )
         if not value

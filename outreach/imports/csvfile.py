@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from outreach.errors import InputError
 
-class ImportFileError(ValueError):
+
+class ImportFileError(InputError):
     """The file as a whole cannot be read (missing, no header, missing required columns)."""
 
 

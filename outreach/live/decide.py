@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from outreach.config import OffersFile
 from outreach.db import as_utc
-from outreach.ledger import idempotency_key, release_time
+from outreach.ledger import idempotency_key
 from outreach.live.events import Fired, PaymentEvent, fired
 from outreach.live.tables import LiveEvent
 from outreach.models import Candidate, Customer, Decision, Message
@@ -169,7 +169,7 @@ def _plan_batch(conn, candidate_ids: list[int], run_date: date, now: datetime) -
             Decision.offer_code,
             Decision.channel,
             Decision.outcome,
-            Decision.detail,
+            Decision.release_at,
         )
         .where(Decision.candidate_id.in_(candidate_ids), Decision.outcome.in_(["planned", "held"]))
         .order_by(Decision.id)
@@ -186,7 +186,7 @@ def _plan_batch(conn, candidate_ids: list[int], run_date: date, now: datetime) -
             "channel": d.channel,
             "shard": shard_bucket(d.customer_id),
             "status": "planned",
-            "not_before": release_time(d.outcome, d.detail),
+            "not_before": as_utc(d.release_at) if d.outcome == "held" else None,
             "attempts": 0,
             "created_at": now,
             "updated_at": now,
@@ -205,9 +205,9 @@ def _expire(decisions: pl.DataFrame, candidates: pl.DataFrame, windows: dict) ->
         return decisions
     refs = dict(zip(candidates["candidate_id"], candidates["trigger_ref"], strict=True))
     expired = []
-    for cid, detail in held.select("candidate_id", "detail").rows():
+    for cid, release_at in held.select("candidate_id", "release_at").rows():
         expires = windows.get(refs[cid])
-        release = release_time("held", detail)
+        release = datetime.fromisoformat(release_at) if release_at else None
         if expires is not None and release is not None and release > expires:
             expired.append(cid)
     if not expired:

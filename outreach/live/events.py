@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from outreach.errors import InputError
 from outreach.triggers import Triggers
 
 # why an event went to the dead-letter subject
@@ -31,7 +32,7 @@ POISON = {
 }
 
 
-class PoisonEvent(ValueError):
+class PoisonEvent(InputError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason

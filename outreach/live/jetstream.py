@@ -23,6 +23,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
+from channels.errors import OutreachError
 from outreach.live.source import Delivery
 
 DEFAULT_URL = "nats://127.0.0.1:4222"
@@ -40,7 +41,7 @@ class StreamNames:
         return f"{self.subject}.dlq"
 
 
-class BrokerUnavailable(OSError):
+class BrokerUnavailable(OutreachError, OSError):
     """The NATS server cannot be reached (named by its URL)."""
 
 

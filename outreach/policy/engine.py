@@ -9,7 +9,7 @@ no parallel hash joins.)
 Rules run in the fixed order of ``RULES``; the first that fails names the reason. Outcomes:
 ``rejected`` (bad input: unknown customer or offer, unknown time zone), ``suppressed`` (a rule
 forbids contact today), ``held`` (allowed, but the channel's quiet hours are on: the release time
-is in ``detail`` as ``release=<ISO UTC>``) and ``planned`` (a message goes to the ledger).
+is in ``release_at``, ISO UTC) and ``planned`` (a message goes to the ledger).
 
 Day-level steps after the per-candidate rules:
 - arbitration: one offer per customer per day, highest priority × score first, ties by offer
@@ -34,6 +34,7 @@ import polars as pl
 from outreach.config import CHANNEL_SCOPE
 from outreach.policy.inputs import NOT_CONTACTS, DayInputs
 from outreach.policy.windows import release_time
+from outreach.statuses import Outcome
 
 # The stable set of reason codes, shown in the funnel, exports and `explain` (docs/reason-codes.md).
 REASONS: dict[str, str] = {
@@ -127,6 +128,7 @@ OUTPUT_SCHEMA = {
     "channel": pl.Utf8,
     "legal_basis": pl.Utf8,
     "detail": pl.Utf8,
+    "release_at": pl.Utf8,  # held only: ISO UTC, when the sending window opens
 }
 CONTACT_FLAG = {
     "sms": "mobile_valid",
@@ -498,12 +500,12 @@ def evaluate(inputs: DayInputs, *, full: bool = False) -> pl.DataFrame:
     )
     outcome = (
         pl.when(pl.col("reason").is_in(list(REJECTED)))
-        .then(pl.lit("rejected"))
+        .then(pl.lit(Outcome.REJECTED))
         .when(pl.col("reason") == "quiet_hours_held")
-        .then(pl.lit("held"))
+        .then(pl.lit(Outcome.HELD))
         .when(pl.col("reason").is_null())
-        .then(pl.lit("planned"))
-        .otherwise(pl.lit("suppressed"))
+        .then(pl.lit(Outcome.PLANNED))
+        .otherwise(pl.lit(Outcome.SUPPRESSED))
     )
     live = pl.col("reason").is_null() | (pl.col("reason") == "quiet_hours_held")
     return frame.with_columns(
@@ -517,8 +519,8 @@ def evaluate(inputs: DayInputs, *, full: bool = False) -> pl.DataFrame:
 def _day_level(live: pl.DataFrame, inputs: DayInputs) -> pl.DataFrame:
     """Arbitration, capacity and windows over the candidates every per-candidate rule let through.
 
-    Returns per candidate: ``day_reason`` (null: planned), ``chosen_channel``, ``detail`` and the
-    three rule flags.
+    Returns per candidate: ``day_reason`` (null: planned), ``chosen_channel``, ``detail``,
+    ``release_at`` and the three rule flags.
     """
     policy = inputs.offers.policy
     frame = _arbitrate(live)
@@ -528,7 +530,13 @@ def _day_level(live: pl.DataFrame, inputs: DayInputs) -> pl.DataFrame:
         frame.select("candidate_id", "f_arbitration")
         .join(
             winners.select(
-                "candidate_id", "chosen_channel", "detail", "f_capacity", "f_window", day_reason="reason"
+                "candidate_id",
+                "chosen_channel",
+                "detail",
+                "release_at",
+                "f_capacity",
+                "f_window",
+                day_reason="reason",
             ),
             on="candidate_id",
             how="left",
@@ -646,7 +654,6 @@ def _apply_windows(frame: pl.DataFrame, inputs: DayInputs) -> pl.DataFrame:
     live_now = pl.col("reason").is_null()
     held = live_now & pl.col("release").is_not_null()
     bad = live_now & pl.col("bad_zone").fill_null(False)
-    release_part = pl.lit("release=") + pl.col("release")
     return frame.with_columns(
         f_window=held | bad,
         reason=pl.when(bad)
@@ -654,11 +661,8 @@ def _apply_windows(frame: pl.DataFrame, inputs: DayInputs) -> pl.DataFrame:
         .when(held)
         .then(pl.lit("quiet_hours_held"))
         .otherwise(pl.col("reason")),
-        detail=pl.when(held & pl.col("detail").is_not_null())
-        .then(release_part + pl.lit(";") + pl.col("detail"))
-        .when(held)
-        .then(release_part)
-        .when((live_now & ~bad) | (pl.col("reason") == "over_capacity"))
+        release_at=pl.when(held).then(pl.col("release")).otherwise(pl.lit(None, dtype=pl.Utf8)),
+        detail=pl.when((live_now & ~bad) | (pl.col("reason") == "over_capacity"))
         .then(pl.col("detail"))
         .otherwise(pl.lit(None, dtype=pl.Utf8)),
     )

@@ -34,6 +34,7 @@ from outreach.models import (
 )
 from outreach.policy.engine import MAX_CHANNELS, REASONS, RULES, STATUS_NAMES, evaluate
 from outreach.policy.inputs import NOT_CONTACTS, NOT_INTERESTED, load_inputs
+from outreach.statuses import LIVE_OUTCOMES, Outcome
 
 BASIS_TEXT = {
     "legitimate_interest": "legitimate interest (GDPR art. 6(1)(f)): direct marketing to an existing "
@@ -64,6 +65,7 @@ class CandidateExplanation:
     legal_basis: str | None
     legal_basis_text: str | None
     detail: str | None
+    release_at: str | None  # held: when its sending window opens
     decided_at: str | None  # None: not decided yet (the outcome shown is what the engine would do)
     rules: list[RuleLine] = field(default_factory=list)
     note: str | None = None
@@ -131,6 +133,13 @@ class Explanation:
         data["run_date"] = self.run_date.isoformat()
         data["as_of"] = self.as_of.isoformat()
         return data
+
+
+def _release_text(value: str | datetime | None) -> str | None:
+    """A release time as the engine gives it (ISO text) or as stored (datetime), shown like _when."""
+    if value is None:
+        return None
+    return _when(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _when(value: datetime | None) -> str:
@@ -309,12 +318,10 @@ def _day_facts(rule_code: str, row: dict, offers: OffersFile, ranking: list[dict
         hours = f"{channel} may be sent {window.start:%H:%M}–{window.end:%H:%M} in {zone}"
         if window.working_days_only:
             hours += f" on working days, not on {policy.holiday_country} public holidays"
-        detail = row.get("detail") or ""
-        release = next(
-            (p.removeprefix("release=") for p in detail.split(";") if p.startswith("release=")), None
-        )
+        release = row.get("release_at")
         if release:
-            at = datetime.fromisoformat(release)
+            at = release if isinstance(release, datetime) else datetime.fromisoformat(release)
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
             try:
                 local = at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
             except Exception:  # an unknown zone is reported by the rule itself
@@ -410,7 +417,7 @@ def _candidate(
     computed = (row["outcome"], row["reason"], row["channel"])
     if record is not None:
         row = {**row, "outcome": record.outcome, "reason": record.reason, "channel": record.channel}
-        row.update(detail=record.detail, legal_basis=record.legal_basis)
+        row.update(detail=record.detail, release_at=record.release_at, legal_basis=record.legal_basis)
     deciding = _rule_index(row["reason"])
     lines = []
     for i, rule in enumerate(RULES):
@@ -447,9 +454,10 @@ def _candidate(
         reason=row["reason"],
         reason_text=REASONS.get(row["reason"], row["reason"]),
         channel=row["channel"],
-        legal_basis=basis if row["outcome"] in ("planned", "held") else None,
-        legal_basis_text=BASIS_TEXT.get(basis) if row["outcome"] in ("planned", "held") else None,
+        legal_basis=basis if row["outcome"] in LIVE_OUTCOMES else None,
+        legal_basis_text=BASIS_TEXT.get(basis) if row["outcome"] in LIVE_OUTCOMES else None,
         detail=row.get("detail"),
+        release_at=_release_text(row.get("release_at")) if row["outcome"] == Outcome.HELD else None,
         decided_at=_when(record.decided_at) if record else None,
         rules=lines,
         note=note,

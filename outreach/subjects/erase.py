@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from outreach import audit
 from outreach.db import session_scope
+from outreach.errors import NotFound
 from outreach.models import Customer, ErasureTombstone, Message, Transaction
 from outreach.pseudonym import pseudonym, subject_hash
 from outreach.subjects.files import FileReport, erase_files, marks_for
@@ -27,7 +28,7 @@ from outreach.subjects.holdings import HELD, Held, rows_of
 ERASURE_SOURCE = "erasure"  # the consent source of the objection an erasure implies
 
 
-class UnknownCustomer(LookupError):
+class UnknownCustomer(NotFound):
     pass
 
 

@@ -22,13 +22,14 @@ from sqlalchemy import Engine, select
 
 from outreach import audit
 from outreach.db import session_scope
+from outreach.errors import NotFound
 from outreach.models import AuditEntry, Customer, Decision, ErasureTombstone
 from outreach.policy.engine import REASONS, RULES
 from outreach.pseudonym import pseudonym, subject_hash
 from outreach.subjects.holdings import HELD, rows_of
 
 
-class UnknownSubject(LookupError):
+class UnknownSubject(NotFound):
     """Neither a customer nor an erased one."""
 
 

@@ -9,7 +9,6 @@ Secret: OUTREACH_SESSION_SECRET. An agent sees their own team only; another team
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from outreach.calls.hours import zone
 from outreach.calls.models import Agent, CallAttempt, CallTask, Team
 from outreach.calls.progress import OUTCOME_LABELS, STATES, team_progress
 from outreach.calls.script import render_script
-from outreach.calls.settings import get_call_settings
 from outreach.config import ConfigError, Settings, load_offers
 from outreach.db import as_utc, engine_for, session_scope
 from outreach.models import Customer
@@ -100,7 +98,8 @@ def _today(request: Request) -> date:
 def _serializer(request: Request) -> URLSafeTimedSerializer:
     state = request.app.state
     if getattr(state, "callcentre_signer", None) is None:
-        secret = os.environ.get("OUTREACH_SESSION_SECRET")
+        configured = _settings(request).calls.session_secret
+        secret = configured.get_secret_value() if configured else None
         if not secret:
             log.warning("OUTREACH_SESSION_SECRET is not set: using a random one (sessions end on restart)")
             secret = secrets.token_urlsafe(32)
@@ -398,7 +397,7 @@ def task_page(request: Request, task_id: int) -> Response:
             "script": script_text,
             "script_error": script_error,
             "buttons": BUTTONS,
-            "max_attempts": get_call_settings().max_attempts,
+            "max_attempts": _settings(request).calls.max_attempts,
         },
     )
 

@@ -1,20 +1,25 @@
-"""Provider callbacks: Twilio status and inbound SMS, SendGrid events. Verified first, then recorded.
+"""Provider callbacks through one route, ``/webhooks/{provider}/{kind}``: verified, parsed by the
+provider's parser (``channels.webhooks``), then handed to the core by kind.
 
-Anything not signed by the provider gets 403 before a byte of it is stored. A storage failure
-gives 500, so the provider retries (Twilio and SendGrid both do) and nothing is lost.
+The URLs configured at the providers (Twilio status and inbound, SendGrid events) are instances of
+that route, registered with their request schemas for the OpenAPI document. Anything not signed
+by the provider gets 403 before a byte of it is stored; a signed body of the wrong shape 400. A
+storage failure gives 500, so the provider retries (Twilio and SendGrid both do) and nothing is lost.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from channels import sendgrid_webhooks, twilio_webhooks
-from channels.errors import ConfigurationError
-from channels.twilio_webhooks import FormParams
+from channels.errors import ConfigurationError, SignatureRejected, WebhookPayloadError
+from channels.events import DeliveryEvent
+from channels.twilio_webhooks import InboundSMS
+from channels.webhooks import SendGridWebhooks, TwilioWebhooks, WebhookParser, WebhookRequest
 from outreach import inbound, tracking
 from outreach.db import session_scope
 from outreach.web.deps import engine_of, settings_of
@@ -64,87 +69,68 @@ def _public_url(request: Request) -> str:
     return f"{url}?{request.url.query}" if request.url.query else url
 
 
-async def _twilio_params(
-    request: Request, signature: str | None, signature_settings: str | None
-) -> FormParams:
-    token = settings_of(request).twilio_auth_token
-    if token is None or not token.get_secret_value():
-        raise HTTPException(503, "TWILIO_AUTH_TOKEN is not configured")
-    body = await request.body()
-    try:
-        params = FormParams.parse(body)
-    except twilio_webhooks.WebhookPayloadError:
-        params = None
-    if params is None or not twilio_webhooks.verify(
-        token.get_secret_value(), _public_url(request), params, signature, signature_settings
-    ):
-        log.warning("twilio request refused: bad signature", extra={"path": request.url.path})
-        raise HTTPException(403, "X-Twilio-Signature missing or wrong")
-    return params
+_verifiers: dict[tuple[str, int], sendgrid_webhooks.Verifier] = {}
 
 
-def _ingest(request: Request, events: list) -> tracking.IngestResult:
+def _sendgrid_verifier(request: Request) -> sendgrid_webhooks.Verifier:
+    settings = settings_of(request)
+    key = settings.sendgrid.webhook_public_key
+    if not key:
+        raise HTTPException(503, "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured")
+    cache_key = (key, settings.sendgrid.webhook_tolerance_seconds)
+    if cache_key not in _verifiers:
+        try:
+            _verifiers[cache_key] = sendgrid_webhooks.Verifier(
+                key, settings.sendgrid.webhook_tolerance_seconds
+            )
+        except ConfigurationError as exc:
+            log.error("sendgrid public key unusable: %s", exc)
+            raise HTTPException(503, str(exc)) from exc
+    return _verifiers[cache_key]
+
+
+def _parser(request: Request, provider: str) -> WebhookParser:
+    """The provider's parser with its verification secret from the settings (503 when unset)."""
+    if provider == "twilio":
+        token = settings_of(request).twilio.auth_token
+        if token is None or not token.get_secret_value():
+            raise HTTPException(503, "TWILIO_AUTH_TOKEN is not configured")
+        return TwilioWebhooks(token.get_secret_value())
+    if provider == "sendgrid":
+        return SendGridWebhooks(_sendgrid_verifier(request))
+    raise HTTPException(404, f"no webhooks for provider {provider!r}")
+
+
+def _ingest(request: Request, events: list[DeliveryEvent]) -> tracking.IngestResult:
     with session_scope(engine_of(request)) as session:
         return tracking.ingest(session, events)
 
 
-@router.post(
-    "/webhooks/twilio/status",
-    status_code=204,
-    response_class=Response,
-    responses=_REFUSALS,
-    openapi_extra=_FORM,
-    summary="Twilio message status callback",
-)
-async def twilio_status(
-    request: Request,
-    x_twilio_signature: str | None = Header(None),
-    x_twilio_webhooks_signature_settings: str | None = Header(None),
-) -> Response:
-    params = await _twilio_params(request, x_twilio_signature, x_twilio_webhooks_signature_settings)
-    try:
-        event = twilio_webhooks.parse_status(params, _public_url(request), datetime.now(UTC))
-    except twilio_webhooks.WebhookPayloadError as exc:
-        raise HTTPException(400, str(exc)) from exc
-    result = await run_in_threadpool(_ingest, request, [event])
-    log.info(
-        "twilio status",
-        extra={
-            "status": event.metadata.get("status"),
-            "stored": result.stored,
-            "matched": result.matched,
-            "moved": result.moved,
-            "duplicates": result.duplicates,
-        },
-    )
+async def _delivery_events(request: Request, provider: str, events: list[DeliveryEvent]) -> Response:
+    result = await run_in_threadpool(_ingest, request, events)
+    extra = {
+        "received": result.received,
+        "stored": result.stored,
+        "matched": result.matched,
+        "unmatched": result.unmatched,
+        "moved": result.moved,
+        "duplicates": result.duplicates,
+        "consent_changes": result.consent_changes,
+    }
+    if provider == "twilio":
+        extra = {"status": events[0].metadata.get("status"), **extra}
+    log.info(f"{provider} {'status' if provider == 'twilio' else 'events'}", extra=extra)
     return Response(status_code=204)
 
 
-@router.post(
-    "/webhooks/twilio/inbound",
-    response_class=Response,
-    responses={200: {"content": {"application/xml": {}}, "description": "TwiML answer"}, **_REFUSALS},
-    openapi_extra=_FORM,
-    summary="Twilio inbound SMS (STOP, START, HELP, replies)",
-)
-async def twilio_inbound(
-    request: Request,
-    x_twilio_signature: str | None = Header(None),
-    x_twilio_webhooks_signature_settings: str | None = Header(None),
-) -> Response:
-    params = await _twilio_params(request, x_twilio_signature, x_twilio_webhooks_signature_settings)
-    try:
-        sms = twilio_webhooks.parse_inbound(params, datetime.now(UTC))
-    except twilio_webhooks.WebhookPayloadError as exc:
-        raise HTTPException(400, str(exc)) from exc
-
+async def _inbound_sms(request: Request, provider: str, sms: InboundSMS) -> Response:
     def handle() -> inbound.InboundOutcome:
         with session_scope(engine_of(request)) as session:
             return inbound.handle_sms(session, sms, settings_of(request))
 
     outcome = await run_in_threadpool(handle)
     log.info(
-        "twilio inbound",
+        f"{provider} inbound",
         extra={
             "intent": str(outcome.intent),
             "customers": len(outcome.customers),
@@ -155,61 +141,66 @@ async def twilio_inbound(
     return Response(twilio_webhooks.twiml(outcome.reply), media_type="application/xml")
 
 
-_verifiers: dict[tuple[str, int], sendgrid_webhooks.Verifier] = {}
+# what the core does with each kind of callback
+HANDLERS: dict[tuple[str, str], Callable[[Request, str, object], Awaitable[Response]]] = {
+    ("twilio", "status"): _delivery_events,
+    ("twilio", "inbound"): _inbound_sms,
+    ("sendgrid", "events"): _delivery_events,
+}
 
 
-def _sendgrid_verifier(request: Request) -> sendgrid_webhooks.Verifier:
-    settings = settings_of(request)
-    key = settings.sendgrid_webhook_public_key
-    if not key:
-        raise HTTPException(503, "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY is not configured")
-    cache_key = (key, settings.sendgrid_webhook_tolerance_seconds)
-    if cache_key not in _verifiers:
-        try:
-            _verifiers[cache_key] = sendgrid_webhooks.Verifier(
-                key, settings.sendgrid_webhook_tolerance_seconds
-            )
-        except ConfigurationError as exc:
-            log.error("sendgrid public key unusable: %s", exc)
-            raise HTTPException(503, str(exc)) from exc
-    return _verifiers[cache_key]
-
-
-@router.post(
-    "/webhooks/sendgrid/events",
-    status_code=204,
-    response_class=Response,
-    responses=_REFUSALS,
-    openapi_extra=_EVENTS,
-    summary="SendGrid signed event webhook",
-)
-async def sendgrid_events(
-    request: Request,
-    x_twilio_email_event_webhook_signature: str | None = Header(None),
-    x_twilio_email_event_webhook_timestamp: str | None = Header(None),
-) -> Response:
-    verifier = _sendgrid_verifier(request)
+async def receive(request: Request, provider: str, kind: str) -> Response:
+    """Verify, parse and record one provider callback."""
+    handler = HANDLERS.get((provider, kind))
+    if handler is None:
+        raise HTTPException(404, f"no webhook {provider}/{kind}")
+    parser = _parser(request, provider)
     body = await request.body()
     try:
-        verifier.verify(body, x_twilio_email_event_webhook_signature, x_twilio_email_event_webhook_timestamp)
-    except sendgrid_webhooks.SignatureRejected as exc:
-        log.warning("sendgrid request refused: %s", exc, extra={"path": request.url.path})
-        raise HTTPException(403, f"event webhook signature rejected: {exc}") from exc
-    try:
-        events = sendgrid_webhooks.parse_events(body)
-    except sendgrid_webhooks.WebhookPayloadError as exc:
+        parsed = parser.parse(kind, WebhookRequest(body, request.headers, _public_url(request)))
+    except SignatureRejected as exc:
+        log.warning("%s request refused: %s", provider, exc, extra={"path": request.url.path})
+        raise HTTPException(403, f"signature rejected: {exc}") from exc
+    except WebhookPayloadError as exc:
         raise HTTPException(400, str(exc)) from exc
-    result = await run_in_threadpool(_ingest, request, events)
-    log.info(
-        "sendgrid events",
-        extra={
-            "received": result.received,
-            "stored": result.stored,
-            "matched": result.matched,
-            "unmatched": result.unmatched,
-            "moved": result.moved,
-            "duplicates": result.duplicates,
-            "consent_changes": result.consent_changes,
-        },
+    return await handler(request, provider, parsed)
+
+
+def _instance(provider: str, kind: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await receive(request, provider, kind)
+
+    endpoint.__name__ = f"{provider}_{kind}"
+    return endpoint
+
+
+# the URLs the providers are configured with: instances of the one route, with their schemas
+INSTANCES = (
+    ("twilio", "status", 204, _FORM, "Twilio message status callback", _REFUSALS),
+    (
+        "twilio",
+        "inbound",
+        200,
+        _FORM,
+        "Twilio inbound SMS (STOP, START, HELP, replies)",
+        {200: {"content": {"application/xml": {}}, "description": "TwiML answer"}, **_REFUSALS},
+    ),
+    ("sendgrid", "events", 204, _EVENTS, "SendGrid signed event webhook", _REFUSALS),
+)
+for _provider, _kind, _status, _schema, _summary, _responses in INSTANCES:
+    router.add_api_route(
+        f"/webhooks/{_provider}/{_kind}",
+        _instance(_provider, _kind),
+        methods=["POST"],
+        status_code=_status,
+        response_class=Response,
+        responses=_responses,
+        openapi_extra=_schema,
+        summary=_summary,
     )
-    return Response(status_code=204)
+
+
+@router.post("/webhooks/{provider}/{kind}", include_in_schema=False)
+async def webhook(request: Request, provider: str, kind: str) -> Response:
+    """Any other provider's callbacks, once a parser and a handler are registered for them."""
+    return await receive(request, provider, kind)

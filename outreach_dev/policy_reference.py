@@ -100,7 +100,8 @@ def decide_naive(inputs: DayInputs) -> pl.DataFrame:
         cid, code = cand["customer_id"], cand["offer_code"]
         offer = offers.get(code)
         row = {"candidate_id": cand["candidate_id"], "customer_id": cid, "offer_code": code}
-        row.update(channel=None, detail=None, legal_basis=offer.legal_basis if offer else None)
+        basis = offer.legal_basis if offer else None
+        row.update(channel=None, detail=None, release_at=None, legal_basis=basis)
         results[cand["candidate_id"]] = row
         customer = customers.get(cid)
         if customer is None:
@@ -187,7 +188,7 @@ def decide_naive(inputs: DayInputs) -> pl.DataFrame:
         at = release_time(inputs.now, window, row["zone"], policy.holiday_country)
         if at is not None:
             row["reason"] = "quiet_hours_held"
-            row["detail"] = f"release={at.isoformat()}" + (f";{row['detail']}" if row["detail"] else "")
+            row["release_at"] = at.isoformat()
 
     out = []
     for cid in sorted(results):
@@ -213,6 +214,7 @@ def decide_naive(inputs: DayInputs) -> pl.DataFrame:
                 "channel": row["channel"] if live else None,
                 "legal_basis": row["legal_basis"],
                 "detail": row["detail"] if live or reason == "over_capacity" else None,
+                "release_at": row["release_at"] if outcome == "held" else None,
             }
         )
     return pl.DataFrame(out, schema=OUTPUT_SCHEMA)

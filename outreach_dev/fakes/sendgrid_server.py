@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from outreach.fakes.base import AFTER_KINDS, FakeProvider, Recorded, Request, Response
+from outreach_dev.fakes.base import AFTER_KINDS, FakeProvider, Recorded, Request, Response
 
 SEND = "/v3/mail/send"
 ACTIVITY = "/v3/messages"

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlencode
 
 from twilio.request_validator import RequestValidator
 
-from outreach.fakes.base import AFTER_KINDS, FakeProvider, Recorded, Request, Response, basic_auth
+from outreach_dev.fakes.base import AFTER_KINDS, FakeProvider, Recorded, Request, Response, basic_auth
 
 API = "/2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")

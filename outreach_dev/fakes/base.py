@@ -35,7 +35,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from requests.structures import CaseInsensitiveDict  # HTTP header names are case-insensitive
 
-from outreach.fakes.spec import SpecCheck
+from outreach_dev.fakes.spec import SpecCheck
 
 log = logging.getLogger(__name__)
 

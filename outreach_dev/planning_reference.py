@@ -14,13 +14,21 @@ import polars as pl
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from outreach.ledger import idempotency_key, now, release_time
+from outreach.ledger import idempotency_key, now
 from outreach.models import Decision, Message
 from outreach.sharding import shard_bucket
 
 
 def write_decisions_naive(session: Session, frame: pl.DataFrame, run_date: date, decided_at: datetime) -> int:
-    rows = [{**row, "decision_date": run_date, "decided_at": decided_at} for row in frame.to_dicts()]
+    rows = [
+        {
+            **row,
+            "release_at": row.get("release_at") and datetime.fromisoformat(row["release_at"]),
+            "decision_date": run_date,
+            "decided_at": decided_at,
+        }
+        for row in frame.to_dicts()
+    ]
     for start in range(0, len(rows), 5000):
         session.execute(insert(Decision.__table__), rows[start : start + 5000])  # Core: one executemany
     return len(rows)
@@ -43,7 +51,7 @@ def plan_messages_naive(session: Session, run_date: date) -> int:
             "channel": d.channel,
             "shard": shard_bucket(d.customer_id),
             "status": "planned",
-            "not_before": release_time(d.outcome, d.detail),
+            "not_before": d.release_at if d.outcome == "held" else None,
             "attempts": 0,
             "created_at": stamp,
             "updated_at": stamp,
