@@ -18,6 +18,7 @@ from channels.twilio_webhooks import FormParams
 from outreach import inbound, tracking
 from outreach.db import session_scope
 from outreach.web.deps import engine_of, settings_of
+from outreach.web.metrics import note_webhook_outcome
 
 log = logging.getLogger("outreach.web.webhooks")
 router = APIRouter(tags=["webhooks"])
@@ -85,7 +86,9 @@ async def _twilio_params(
 
 def _ingest(request: Request, events: list) -> tracking.IngestResult:
     with session_scope(engine_of(request)) as session:
-        return tracking.ingest(session, events)
+        result = tracking.ingest(session, events)
+    note_webhook_outcome(request, accepted=result.received - result.duplicates, duplicates=result.duplicates)
+    return result
 
 
 @router.post(
@@ -143,6 +146,7 @@ async def twilio_inbound(
             return inbound.handle_sms(session, sms, settings_of(request))
 
     outcome = await run_in_threadpool(handle)
+    note_webhook_outcome(request, accepted=0 if outcome.duplicate else 1, duplicates=int(outcome.duplicate))
     log.info(
         "twilio inbound",
         extra={
