@@ -107,3 +107,28 @@ def test_daily_flow_emits_planned_failures_and_completed_events(
     assert day_links == ["outreach.day.2026-11-18"]
     text = " ".join(event.model_dump_json() for event in events)
     assert not [cid for cid in ("EVCUST", "EVFAIL1", "@example", "+316") if cid in text]
+
+
+def test_a_run_that_left_work_reports_failure_rates_but_not_completed(sqlite_url, monkeypatch):
+    from flows import events
+    from outreach.config import get_settings
+
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", sqlite_url)
+    get_settings.cache_clear()
+    engine = make_engine(sqlite_url)
+    add_customers(engine, customer("EVFAIL1"), customer("EVLEFT1"))
+    add_message(engine, "EVFAIL1", channel="sms", status="failed", run_date=DAY)
+    add_message(engine, "EVLEFT1", channel="email", status="planned", run_date=DAY)
+    emitted = []
+    monkeypatch.setattr(events, "emit", emitted.append)
+    try:
+        assert events.signal_day_end_task.fn(DAY, completed=False) == 1
+        assert events.signal_day_end_task.fn(DAY, completed=True) == 2
+    finally:
+        get_settings.cache_clear()
+        engine.dispose()
+    assert [(s.event, s.resource_id) for s in emitted] == [
+        ("outreach.channel.failures", "outreach.channel.sms"),
+        ("outreach.channel.failures", "outreach.channel.sms"),
+        ("outreach.day.completed", "outreach.day.2026-11-18"),
+    ]

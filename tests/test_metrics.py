@@ -144,7 +144,8 @@ def test_scrape_counts_webhooks_routes_and_ledger_without_personal_data(served):
 def test_scrape_answers_when_the_ledger_is_unreadable(tmp_path, clock):
     missing = f"sqlite+pysqlite:///{tmp_path / 'not-migrated.db'}"
     settings_for = partial(make_settings, missing, SendGridSigner())
-    with running_app(lambda base: settings_for(public_url=base)) as (base, _):
-        _, scraped = scrape(httpx.Client(base_url=base, timeout=10))
+    served = running_app(lambda base: settings_for(public_url=base))
+    with served as (base, _), httpx.Client(base_url=base, timeout=10) as client:
+        _, scraped = scrape(client)
     assert value(scraped, "outreach_ledger_up") == 0
     assert not [key for key in scraped if key[0] == "outreach_ledger_messages"]
