@@ -25,6 +25,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from channels import KINDS
+from flows.events import signal_day_end_task, signal_planned_task
 from flows.limits import RATE_LIMITED, check_rate_limits, rate_limiter
 from outreach.calls.tasks import create_tasks, expire_tasks
 from outreach.campaigns.funnel import campaign_funnels
@@ -353,6 +354,8 @@ def daily_outreach(
             logger.error("campaign file left out: %s", problem)
         plan = decide_task(day)
         logger.info("plan: %s", plan)
+        signal_planned_task(day, plan)
+        completed = False
         try:
             dispatched = dispatch_due(
                 day.isoformat(),
@@ -362,8 +365,10 @@ def daily_outreach(
                 shard_deployment,
                 shard_timeout_seconds,
             )
+            completed = True
         finally:
             funnel_task(day)  # the funnel says what was done, also when something is left
+            signal_day_end_task(day, completed)  # failure rates also (above all) when something is left
         campaigns = campaigns_task(day)
     return {
         "run_date": day.isoformat(),

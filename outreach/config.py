@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     unsubscribe_secret: SecretStr | None = None
     unsubscribe_max_age_days: int = Field(365, ge=1)
     max_request_bytes: int = Field(1024 * 1024, ge=1024)  # SendGrid posts batches of at most ~768 KB
+    # /metrics counts ledger messages of this many plan days (today and yesterday by default): the
+    # scrape's query time grows with the rows in the window (bench/results/metrics.md)
+    metrics_ledger_days: int = Field(2, ge=1, le=62)
     # answers to inbound SMS keywords (Twilio's Advanced Opt-Out, when on, answers instead)
     sms_help_text: str = (
         "Berichten over aanbiedingen van uw bank. Stuur STOP om u af te melden. "

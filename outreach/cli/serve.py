@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+
 import typer
 from rich.console import Console
 
@@ -9,6 +13,17 @@ from outreach.cli import app
 from outreach.config import get_settings
 
 console = Console(stderr=True)
+
+
+def _share_metrics_between_workers() -> str | None:
+    """Several processes: prometheus-client's multiprocess mode, so any worker's /metrics shows the
+    sum of all. Needs a directory that starts empty: a fresh one (returned, to remove at the end)
+    unless the operator names one in PROMETHEUS_MULTIPROC_DIR."""
+    made = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="outreach-metrics-")
+    console.print(f"metrics of all workers are summed in {os.environ['PROMETHEUS_MULTIPROC_DIR']}")
+    return made
 
 
 @app.command()
@@ -24,6 +39,7 @@ def serve(
     ),
 ) -> None:
     """Serve the webhooks and unsubscribe pages; providers must reach OUTREACH_PUBLIC_URL."""
+    metrics_dir = _share_metrics_between_workers() if workers > 1 else None
     import uvicorn
 
     from outreach.logs import log_config
@@ -51,4 +67,8 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings), **options)
     else:  # each process builds its own app (and database pool) from the same environment
-        uvicorn.run("outreach.web.app:create_app", factory=True, workers=workers, **options)
+        try:
+            uvicorn.run("outreach.web.app:create_app", factory=True, workers=workers, **options)
+        finally:
+            if metrics_dir:
+                shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -23,6 +23,7 @@ from channels.webhooks import SendGridWebhooks, TwilioWebhooks, WebhookParser, W
 from outreach import inbound, tracking
 from outreach.db import session_scope
 from outreach.web.deps import engine_of, settings_of
+from outreach.web.metrics import note_webhook_outcome
 
 log = logging.getLogger("outreach.web.webhooks")
 router = APIRouter(tags=["webhooks"])
@@ -103,7 +104,9 @@ def _parser(request: Request, provider: str) -> WebhookParser:
 
 def _ingest(request: Request, events: list[DeliveryEvent]) -> tracking.IngestResult:
     with session_scope(engine_of(request)) as session:
-        return tracking.ingest(session, events)
+        result = tracking.ingest(session, events)
+    note_webhook_outcome(request, accepted=result.received - result.duplicates, duplicates=result.duplicates)
+    return result
 
 
 async def _delivery_events(request: Request, provider: str, events: list[DeliveryEvent]) -> Response:
@@ -129,6 +132,7 @@ async def _inbound_sms(request: Request, provider: str, sms: InboundSMS) -> Resp
             return inbound.handle_sms(session, sms, settings_of(request))
 
     outcome = await run_in_threadpool(handle)
+    note_webhook_outcome(request, accepted=0 if outcome.duplicate else 1, duplicates=int(outcome.duplicate))
     log.info(
         f"{provider} inbound",
         extra={
