@@ -170,7 +170,8 @@ def prefect_server():
     runs flows for real asks for this fixture, never a harness of its own."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # as generous as prefect.toml's: on a loaded 2-core machine the server took over 60 s to start
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
