@@ -340,6 +340,7 @@ class Dispatcher:
                         CHANNEL_SCOPE[self.channel.kind],
                         "opt_out",
                         f"provider:{self.channel.provider}",
+                        actor=consent.Actor("provider", self.channel.provider, sent[mid].message_id),
                     )
                 if isinstance(error, ConfigurationError):
                     status = "planned"  # the channel refused to send (bad credentials): nothing left

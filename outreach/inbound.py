@@ -116,7 +116,15 @@ def handle_sms(session: Session, sms: InboundSMS, settings: Settings) -> Inbound
     if choice:
         for customer_id in customers:
             if consent.current(session, customer_id).choices.get("sms") != choice:
-                consent.record(session, customer_id, "sms", choice, _source(sms), at=sms.received_at)
+                consent.record(
+                    session,
+                    customer_id,
+                    "sms",
+                    choice,
+                    _source(sms),
+                    at=sms.received_at,
+                    actor=consent.Actor("customer", "sms-reply", sms.sid),
+                )
                 outcome.consent_changes += 1
     if last_sent is not None:
         # the answer is also an event of the message it answers: it was delivered, and replied to

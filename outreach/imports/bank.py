@@ -35,6 +35,12 @@ def import_table(
                 check = RowCheck(raw.values)
                 row = contract.convert(check)
                 if not check.errors:
+                    if contract.kind == "consents":  # who changed it: this file, this row
+                        row |= {
+                            "actor_kind": "import",
+                            "actor": f"{path.name}:{raw.number}"[:128],
+                            "request_id": report.batch_id,
+                        }
                     chunk.append(row)
                     for flag in contract.flags(row, check):
                         report.flag(flag)

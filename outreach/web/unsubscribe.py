@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from outreach import consent, unsubscribe
 from outreach.config import ConfigError
 from outreach.db import session_scope
-from outreach.web.deps import engine_of, settings_of
+from outreach.web.deps import engine_of, request_id_of, settings_of
 
 log = logging.getLogger("outreach.web.unsubscribe")
 router = APIRouter(tags=["unsubscribe"])
@@ -104,11 +104,13 @@ async def unsubscribe_post(request: Request, token: str = TOKEN) -> HTMLResponse
     # RFC 8058: the mail client posts List-Unsubscribe=One-Click; our page posts confirm=yes
     source = "email:list-unsubscribe" if b"One-Click" in body else "web:unsubscribe-page"
 
+    actor = consent.Actor("customer", source.split(":", 1)[1], request_id_of(request))
+
     def record() -> bool:
         with session_scope(engine_of(request)) as session:
             if consent.current(session, customer_id).choices.get(scope) == "opt_out":
                 return False
-            consent.record(session, customer_id, scope, "opt_out", source)
+            consent.record(session, customer_id, scope, "opt_out", source, actor=actor)
             return True
 
     recorded = await run_in_threadpool(record)
