@@ -30,9 +30,24 @@ class ConfigError(ValueError):
     """Invalid configuration, naming the file, the key and why."""
 
 
+class ConsentSettings(BaseModel):
+    """The consent API, preference centre and e-mailed objections (OUTREACH_CONSENT__<NAME>)."""
+
+    # per API client unless its own limit is set (`outreach api-clients create --rate-limit`);
+    # counted per server process: with --workers N a client gets up to N times this
+    api_rate_limit: str = Field("100/second", pattern=r"^\d{1,6}/(second|minute|hour)$")
+    changes_page_max: int = Field(1000, ge=1, le=10_000)  # most changes one feed request returns
+    # SendGrid Inbound Parse posts to <public_url>/inbound/sendgrid/<this secret>; unset: 404
+    inbound_parse_secret: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="OUTREACH_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="OUTREACH_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        env_nested_delimiter="__",
     )
 
     database_url: str = "sqlite:///outreach.db"
@@ -82,6 +97,7 @@ class Settings(BaseSettings):
     # rendered message content (personal data) is kept this long after the message's day, for
     # `outreach explain`; `outreach message purge-content` deletes what is older
     content_retention_days: int = Field(400, ge=1)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     def backend_for(self, channel: str) -> str:
         return getattr(self, f"{channel}_backend")

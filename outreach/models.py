@@ -135,6 +135,28 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class ObjectionMail(Base):
+    """An e-mail to the objection address: applied to exactly one customer, or waiting for review.
+
+    Holds the sender's address (personal data) so a reviewer can find the customer; never logged.
+    """
+
+    __tablename__ = "objection_mails"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    mail_id: Mapped[str | None] = mapped_column(String(200), unique=True)  # Message-ID: a re-post once
+    sender: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    spf: Mapped[str | None] = mapped_column(String(32))
+    dkim: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), index=True)  # applied | review | resolved | dismissed
+    reason: Mapped[str] = mapped_column(String(24))  # matched | no_match | several_matches | spf_failed ...
+    customer_id: Mapped[str | None] = mapped_column(String(32))
+    reply: Mapped[str | None] = mapped_column(String(12))  # the confirmation: sent | failed
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Suppression(Base):
     __tablename__ = "suppressions"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
-from outreach.web import callcentre, unsubscribe, webhooks
+from outreach.web import callcentre, consent_api, inbound_mail, unsubscribe, webhooks
 from outreach.web.limits import BodySizeLimit
 
 
@@ -19,8 +19,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    # Routers register here (one line each): webhooks, unsubscribe, call centre.
+    # Routers register here (one line each): webhooks, unsubscribe, call centre, consent API,
+    # e-mailed objections.
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(callcentre.router)
+    app.include_router(consent_api.router)
+    app.include_router(inbound_mail.router)
     return app

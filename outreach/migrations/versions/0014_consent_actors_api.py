@@ -1,4 +1,5 @@
-"""consent_events: who changed it (actor, request id, writer's transaction); API clients; idempotency keys
+"""consent_events: who changed it (actor, request id, writer's transaction); API clients; idempotency
+keys; e-mailed objections
 
 Revision ID: 0014
 Revises: 0010
@@ -62,9 +63,30 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
         sa.UniqueConstraint("client_id", "key", name=op.f("uq_idempotency_keys_client_id")),
     )
+    op.create_table(
+        "objection_mails",
+        sa.Column("id", BigId, primary_key=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("mail_id", sa.String(200), nullable=True),
+        sa.Column("sender", sa.String(254), nullable=True),
+        sa.Column("subject", sa.String(200), nullable=True),
+        sa.Column("spf", sa.String(32), nullable=True),
+        sa.Column("dkim", sa.String(200), nullable=True),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("reason", sa.String(24), nullable=False),
+        sa.Column("customer_id", sa.String(32), nullable=True),
+        sa.Column("reply", sa.String(12), nullable=True),
+        sa.Column("decided_by", sa.String(64), nullable=True),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_objection_mails")),
+        sa.UniqueConstraint("mail_id", name=op.f("uq_objection_mails_mail_id")),
+    )
+    op.create_index("ix_objection_mails_status", "objection_mails", ["status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_objection_mails_status", table_name="objection_mails")
+    op.drop_table("objection_mails")
     op.drop_table("idempotency_keys")
     op.drop_table("api_clients")
     op.drop_index("ix_consent_feed", table_name="consent_events")
