@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from outreach.db import as_utc
@@ -87,15 +87,18 @@ class ConsentState:
         return default_in if choice is None else choice == "opt_in"
 
 
-def latest_choice(session: Session, customer_id: str, scope: str) -> str | None:
-    """The latest choice in one scope (None: never recorded), without reading the whole history."""
-    stmt = (
+def latest_choice_query(customer_id: str, scope: str) -> Select:
+    return (
         select(ConsentEvent.choice)
         .where(ConsentEvent.customer_id == customer_id, ConsentEvent.scope == scope)
         .order_by(ConsentEvent.recorded_at.desc(), ConsentEvent.id.desc())
         .limit(1)
     )
-    return session.scalar(stmt)
+
+
+def latest_choice(session: Session, customer_id: str, scope: str) -> str | None:
+    """The latest choice in one scope (None: never recorded), without reading the whole history."""
+    return session.scalar(latest_choice_query(customer_id, scope))
 
 
 def history(session: Session, customer_id: str) -> list[ConsentEvent]:

@@ -267,3 +267,40 @@ def test_api_clients_cli_creates_rotates_lists_and_revokes(sqlite_url, monkeypat
         assert twice.exit_code == 2 and "exists already" in twice.output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.postgres
+def test_concurrent_retries_with_one_key_change_once(pg_url):
+    """Eight copies of one request at the same moment: one change, eight identical answers."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from outreach import idempotency
+
+    engine = make_engine(pg_url)
+    add_customers(engine, customer("C1"))
+    client_id = 0
+    with session_scope(engine) as session:
+        new_key = api_clients.create(session, "twins", ["consent:write"])
+        client_id = api_clients.authenticate(session, new_key).id
+    barrier = Barrier(8)
+
+    def attempt(_):
+        with session_scope(engine) as session:
+
+            def work():
+                barrier.wait(timeout=30)  # all eight have begun before any stores its key
+                event = consent.record(session, "C1", "all", "opt_out", "api")
+                return 200, {"event_id": event.id}
+
+            return idempotency.run_once(session, client_id, "same-key", "digest", work)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(attempt, range(8)))
+        assert len({a[1]["event_id"] for a in answers}) == 1
+        assert sorted(a[2] for a in answers) == [False] + [True] * 7
+        with session_scope(engine) as session:
+            assert session.scalars(select(ConsentEvent.id)).all() == [answers[0][1]["event_id"]]
+    finally:
+        engine.dispose()

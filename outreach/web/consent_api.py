@@ -86,9 +86,16 @@ def _set(request: Request, caller: Caller, customer_id: str, scope: str, change:
     actor = consent.Actor("api_client", caller.name, request_id_of(request))
 
     def work() -> tuple[int, dict]:
-        _require_customer(session, customer_id)
+        known, latest = session.execute(
+            select(
+                select(Customer.customer_id).where(Customer.customer_id == customer_id).exists(),
+                consent.latest_choice_query(customer_id, scope).scalar_subquery(),
+            )
+        ).one()  # one round trip: is the customer known, and the scope's latest choice
+        if not known:
+            raise HTTPException(404, f"unknown customer {customer_id}")
         event = None
-        if consent.latest_choice(session, customer_id, scope) != change.choice:
+        if latest != change.choice:
             event = consent.record(session, customer_id, scope, change.choice, change.source, actor=actor)
         result = ChangeResult(
             customer_id=customer_id,
