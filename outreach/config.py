@@ -77,7 +77,14 @@ class Settings(BaseSettings):
         "Berichten over aanbiedingen van uw bank. Stuur STOP om u af te melden. "
         "Offers from your bank: reply STOP to opt out."
     )
-    sms_stop_text: str = "U bent afgemeld voor sms-berichten. You will get no more texts. START: aanmelden."
+    # the STOP reply offers the one step to every channel (STOP ALLES / STOP ALL: all marketing)
+    sms_stop_text: str = (
+        "U bent afgemeld voor sms. Helemaal geen aanbiedingen meer? Stuur STOP ALLES. "
+        "No more texts. No offers at all? Reply STOP ALL."
+    )
+    sms_stop_all_text: str = (
+        "U ontvangt geen aanbiedingen meer, via geen enkel kanaal. You will get no more offers at all."
+    )
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
     # messages held (quiet hours, weekends) stay due for this many days after their plan date
     carry_days: int = Field(5, ge=0, le=31)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.events import DeliveryEvent, EventType
-from channels.twilio_webhooks import InboundSMS, Intent
+from channels.twilio_webhooks import ALL_MARKETING_WORDS, InboundSMS, Intent
 from outreach import consent, tracking
 from outreach.config import Settings
 from outreach.models import Customer, InboundMessage, Message
@@ -54,13 +54,18 @@ def _source(sms: InboundSMS) -> str:
     return f"sms:{sms.body.strip().upper()}"[:64]
 
 
+def _asks_for_all(body: str) -> bool:
+    """STOP ALLES / STOP ALL: no marketing by any channel (START only ever restores texts)."""
+    return " ".join(body.strip(" \t\r\n\"'.!?").upper().split()) in ALL_MARKETING_WORDS
+
+
 def _reply(sms: InboundSMS, settings: Settings) -> str | None:
     """Twilio's Advanced Opt-Out answers the keywords itself (OptOutType set): then we stay quiet."""
     if sms.opt_out_type:
         return None
     return {
         Intent.HELP: settings.sms_help_text,
-        Intent.STOP: settings.sms_stop_text,
+        Intent.STOP: settings.sms_stop_all_text if _asks_for_all(sms.body) else settings.sms_stop_text,
         Intent.START: settings.sms_start_text,
     }.get(sms.intent)
 
@@ -113,13 +118,14 @@ def handle_sms(session: Session, sms: InboundSMS, settings: Settings) -> Inbound
     if not customers:
         log.warning("inbound %s from a number no customer has: %s", sms.intent, mask_phone(sms.sender))
     choice = CONSENT_CHOICE.get(sms.intent)
+    scope = "all" if choice == "opt_out" and _asks_for_all(sms.body) else "sms"
     if choice:
         for customer_id in customers:
-            if consent.current(session, customer_id).choices.get("sms") != choice:
+            if consent.current(session, customer_id).choices.get(scope) != choice:
                 consent.record(
                     session,
                     customer_id,
-                    "sms",
+                    scope,
                     choice,
                     _source(sms),
                     at=sms.received_at,
