@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from outreach.config import Settings, get_settings
-from outreach.web import callcentre, consent_api, inbound_mail, unsubscribe, webhooks
+from outreach.web import callcentre, consent_api, inbound_mail, preferences, unsubscribe, webhooks
 from outreach.web.limits import BodySizeLimit
 
 
@@ -20,10 +20,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     # Routers register here (one line each): webhooks, unsubscribe, call centre, consent API,
-    # e-mailed objections.
+    # e-mailed objections, preference centre.
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(callcentre.router)
     app.include_router(consent_api.router)
     app.include_router(inbound_mail.router)
+    app.include_router(preferences.router)
     return app

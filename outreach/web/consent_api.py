@@ -39,6 +39,7 @@ IdemKey = Annotated[
     ),
 ]
 _ERRORS = {
+    400: {"description": "the body is not JSON"},
     401: {"description": "missing, unknown, rotated or revoked API key"},
     403: {"description": "the key lacks the scope"},
     404: {"description": "unknown customer"},
