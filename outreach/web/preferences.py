@@ -37,6 +37,16 @@ CHANNELS = {
     "nl": {"email": "e-mail", "sms": "sms", "letter": "post", "phone": "telefoon"},
     "en": {"email": "e-mail", "sms": "text messages", "letter": "post", "phone": "phone calls"},
 }
+# topics as customers read them; a topic not listed here shows its own name
+TOPIC_NAMES = {
+    "nl": {
+        "credit": "lenen en creditcards",
+        "insurance": "verzekeringen",
+        "investing": "beleggen",
+        "savings": "sparen",
+    },
+    "en": {"credit": "loans and credit cards", "investing": "investing", "savings": "savings"},
+}
 TEXT = {
     "nl": {
         "title": "Uw voorkeuren voor aanbiedingen",
@@ -47,6 +57,7 @@ TEXT = {
         "channels_legend": "Per kanaal",
         "topics_legend": "Per onderwerp",
         "stop": "Geen aanbiedingen meer per",
+        "stop_topic": "Geen aanbiedingen meer over",
         "already_off": "afgemeld",
         "save": "Afmelden voor wat ik heb aangevinkt",
         "saved": "Opgeslagen. Dit geldt vanaf nu.",
@@ -68,6 +79,7 @@ TEXT = {
         "channels_legend": "By channel",
         "topics_legend": "By topic",
         "stop": "No more offers by",
+        "stop_topic": "No more offers about",
         "already_off": "turned off",
         "save": "Turn off what I ticked",
         "saved": "Saved. This applies from now on.",
@@ -165,7 +177,10 @@ def _page(request: Request, code: str, customer_id: str, lang: str, **extra) -> 
         state = consent.current(session, customer_id)
     off = {scope for scope, choice in state.choices.items() if choice == "opt_out"}
     channels = [(s, label, s in off) for s, label in CHANNELS[lang].items()]
-    topics = [(f"topic:{t}", t.replace("_", " "), f"topic:{t}" in off) for t in _topics(request)]
+    names = TOPIC_NAMES[lang]
+    topics = [
+        (f"topic:{t}", names.get(t, t.replace("_", " ")), f"topic:{t}" in off) for t in _topics(request)
+    ]
     return _render(
         request, lang, code=code, channels=channels, topics=topics, everything_off="all" in off, **extra
     )
