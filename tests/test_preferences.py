@@ -4,6 +4,7 @@ nl and en, no opting back in, the security headers, and a letter's typed code.""
 from __future__ import annotations
 
 import base64
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,7 @@ from tests.test_one_objection import plan_email, send_todays_email
 
 SECRET = "preference-secret-for-tests-0123456789"
 SETTINGS = Settings(unsubscribe_secret=SECRET, public_url="https://bank.example")
+DAY_FOR_LETTERS = date(2026, 11, 18)
 
 
 @pytest.fixture
@@ -115,3 +117,53 @@ def test_an_objection_on_the_page_cancels_the_days_email_before_it_is_sent(web, 
     web.post(f"/p/{preferences.make_code(SETTINGS, 'C1')}", data={"scope": "email"})
     sent = send_todays_email(engine, tmp_path)
     assert sent == {"C1": ("cancelled", "opted_out_before_send"), "C2": ("sent", None)}
+
+
+def test_every_email_carries_the_customers_preference_link(engine, tmp_path):
+    import email
+    import re
+
+    from outreach import ledger
+    from outreach.channel_setup import open_channel
+    from outreach.config import load_offers
+    from outreach.dispatch import Dispatcher
+    from tests.test_consent_api import DAY, NOON
+    from tests.test_one_objection import plan_email
+
+    add_customers(engine, customer("C1"), customer("C2", language="en"))
+    plan_email(engine)
+    settings = Settings(
+        database_url=str(engine.url),
+        outbox_dir=tmp_path / "outbox",
+        unsubscribe_secret=SECRET,
+        public_url="https://bank.example",
+    )
+    dispatcher = Dispatcher(
+        engine, settings, load_offers("offers.yaml"), open_channel(settings, "email"), "w1"
+    )
+    with session_scope(engine) as session:
+        assert dispatcher.send_ids(ledger.due_ids(session, DAY, "email", NOON)).sent == 2
+    found = {}
+    for path in (tmp_path / "outbox").glob("*/email/*.eml"):
+        mail = email.message_from_bytes(path.read_bytes())
+        text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+        code = re.search(rb"https://bank\.example/p/([a-z2-7]+)", text).group(1).decode()
+        found[preferences.read_code(SETTINGS, code)] = text.decode()
+    assert set(found) == {"C1", "C2"}
+    assert "Helemaal geen aanbiedingen meer" in found["C1"] and "No offers at all" in found["C2"]
+
+
+@pytest.mark.parametrize(("language", "says"), [("nl", "en vul code"), ("en", "and enter code")])
+def test_every_letter_prints_the_page_and_the_code(language, says):
+    from outreach.config import load_offers
+    from outreach.dispatch import preference_links
+    from outreach.rendering import Renderer, message_context
+    from tests.factories import customer as row
+
+    person = row("C0012345", language=language)
+    links = preference_links(SETTINGS, type("C", (), person))
+    for offer in load_offers("offers.yaml").offers:
+        context = message_context(person, offer, {"trigger": "t"}, DAY_FOR_LETTERS, None, links)
+        body = Renderer("templates").render("letter", offer.template_for("letter"), language, context).body
+        assert f"https://bank.example/p {says} {links['code']}" in " ".join(body.split()), offer.code
+        assert preferences.read_code(SETTINGS, links["code"]) == "C0012345"
