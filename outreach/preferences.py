@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -26,12 +27,17 @@ class InvalidCode(ValueError):
     """Not a code we issued (typo, altered, or made under another secret)."""
 
 
+@lru_cache(maxsize=4)
+def _cipher_for(secret: str) -> AESSIV:  # the dispatcher makes two codes per message: derive once
+    kdf = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=b"outreach preference centre")
+    return AESSIV(kdf.derive(secret.encode("utf-8")))
+
+
 def _cipher(settings: Settings) -> AESSIV:
     secret = settings.unsubscribe_secret.get_secret_value() if settings.unsubscribe_secret else ""
     if not secret:
         raise ConfigError("OUTREACH_UNSUBSCRIBE_SECRET is not set: preference codes cannot be made")
-    kdf = HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=b"outreach preference centre")
-    return AESSIV(kdf.derive(secret.encode("utf-8")))
+    return _cipher_for(secret)
 
 
 def make_code(settings: Settings, customer_id: str) -> str:
