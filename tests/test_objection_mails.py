@@ -77,8 +77,13 @@ def consent_rows(engine) -> list[tuple]:
         return sorted(tuple(r) for r in rows)
 
 
-def test_one_matching_sender_objects_to_all_marketing_and_gets_a_confirmation(web, engine, tmp_path, caplog):
-    caplog.set_level(logging.INFO)
+def test_one_matching_sender_objects_to_all_marketing_and_gets_a_confirmation(web, engine, tmp_path):
+    records: list[logging.LogRecord] = []
+    catcher = logging.Handler(logging.INFO)
+    catcher.emit = records.append
+    watched = logging.getLogger("outreach")
+    watched.addHandler(catcher)
+    level, watched.level = watched.level, logging.INFO
     response = post(web, sendgrid_form("ANNE@mail.example.nl"))
     assert response.status_code == 200 and response.json() == {"status": "applied", "reason": "matched"}
     assert consent_rows(engine) == [("C1", "all", "opt_out", "inbound_mail")]
@@ -90,8 +95,19 @@ def test_one_matching_sender_objects_to_all_marketing_and_gets_a_confirmation(we
     assert again.json()["reason"] == "duplicate" and len(consent_rows(engine)) == 1
     with session_scope(engine) as session:
         assert session.scalars(select(ObjectionMail.reply)).all() == ["sent"]
-    logged = "\n".join(r.getMessage() for r in caplog.records)
+    watched.removeHandler(catcher)
+    watched.level = level
+    logged = "\n".join(r.getMessage() for r in records)
     assert "objection mail" in logged and "anne" not in logged.lower() and "Afmelden" not in logged
+
+
+def test_access_log_lines_do_not_carry_the_secret_or_codes():
+    from outreach.pii import scrub
+
+    line = (
+        f'127.0.0.1 - "POST /inbound/sendgrid/{SECRET} HTTP/1.1" 200; GET /p/eho2l6nicgrdg6y2tysjgn5u?lang=en'
+    )
+    assert scrub(line) == '127.0.0.1 - "POST /inbound/sendgrid/*** HTTP/1.1" 200; GET /p/***?lang=en'
 
 
 def test_reply_is_in_the_customers_language(web, tmp_path):
