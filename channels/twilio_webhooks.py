@@ -170,6 +170,8 @@ class Intent(StrEnum):
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "STOPPEN", "AFMELDEN"}
 )
+# one step to every channel: an objection to all marketing, not only texts (the STOP reply offers it)
+ALL_MARKETING_WORDS = frozenset({"STOPALL", "STOP ALLES", "STOPALLES", "STOP ALL"})
 START_WORDS = frozenset({"START", "UNSTOP"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
 OPT_OUT_TYPES = {"STOP": Intent.STOP, "START": Intent.START, "HELP": Intent.HELP}
@@ -181,7 +183,7 @@ def classify(body: str | None, opt_out_type: str | None = None) -> Intent:
     if opt_out_type and opt_out_type.strip().upper() in OPT_OUT_TYPES:
         return OPT_OUT_TYPES[opt_out_type.strip().upper()]
     word = _TRIM.sub("", body or "").upper()
-    if word in STOP_WORDS:
+    if word in STOP_WORDS or " ".join(word.split()) in ALL_MARKETING_WORDS:
         return Intent.STOP
     if word in START_WORDS:
         return Intent.START

@@ -133,14 +133,26 @@ class CallSettings(BaseSettings):
     )
 
 
+class ConsentSettings(BaseModel):
+    """The consent API, preference centre and e-mailed objections (OUTREACH_CONSENT__<NAME>)."""
+
+    # per API client unless its own limit is set (`outreach api-clients create --rate-limit`);
+    # counted per server process: with --workers N a client gets up to N times this
+    api_rate_limit: str = Field("100/second", pattern=r"^\d{1,6}/(second|minute|hour)$")
+    changes_page_max: int = Field(1000, ge=1, le=10_000)  # most changes one feed request returns
+    # SendGrid Inbound Parse posts to <public_url>/inbound/sendgrid/<this secret>; unset: 404
+    inbound_parse_secret: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """Every setting, one tree: the core's here, one nested model per provider and subsystem."""
 
-    model_config = _env("OUTREACH_")
+    model_config = SettingsConfigDict(**_env("OUTREACH_"), env_nested_delimiter="__")
 
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
     calls: CallSettings = Field(default_factory=CallSettings)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
 
     database_url: str = "sqlite:///outreach.db"
     outbox_dir: Path = Path("outbox")
@@ -168,7 +180,14 @@ class Settings(BaseSettings):
         "Berichten over aanbiedingen van uw bank. Stuur STOP om u af te melden. "
         "Offers from your bank: reply STOP to opt out."
     )
-    sms_stop_text: str = "U bent afgemeld voor sms-berichten. You will get no more texts. START: aanmelden."
+    # the STOP reply offers the one step to every channel (STOP ALLES / STOP ALL: all marketing)
+    sms_stop_text: str = (
+        "U bent afgemeld voor sms. Helemaal geen aanbiedingen meer? Stuur STOP ALLES. "
+        "No more texts. No offers at all? Reply STOP ALL."
+    )
+    sms_stop_all_text: str = (
+        "U ontvangt geen aanbiedingen meer, via geen enkel kanaal. You will get no more offers at all."
+    )
     sms_start_text: str = "U bent weer aangemeld voor sms-berichten. You are subscribed again."
     # messages held (quiet hours, weekends) stay due for this many days after their plan date
     carry_days: int = Field(5, ge=0, le=31)

@@ -1,11 +1,14 @@
-"""The consent registry: an append-only event history; the latest event per scope wins."""
+"""The consent registry: an append-only event history; the latest event per scope wins.
+
+Every change passes through :func:`record` (an audit log hooks in there); each names its actor.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from outreach import audit
@@ -17,8 +20,25 @@ CHANNEL_SCOPES = ("sms", "email", "letter", "phone")
 CHOICES = ("opt_out", "opt_in")
 
 
+ACTOR_KINDS = ("api_client", "agent", "customer", "inbound_mail", "import", "cli", "provider", "system")
+
+
 class ConsentError(InputError):
     pass
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changed a customer's consent: ``kind`` (one of ACTOR_KINDS) and ``name`` (the API client,
+    the agent's user name, the page, ``file.csv:row``), with the request that carried it if any."""
+
+    kind: str
+    name: str
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACTOR_KINDS:
+            raise ConsentError(f"unknown actor kind {self.kind!r}: use one of {', '.join(ACTOR_KINDS)}")
 
 
 def check_scope(scope: str) -> str:
@@ -36,18 +56,21 @@ def record(
     choice: str,
     source: str,
     at: datetime | None = None,
-    *,
-    actor: str | None = None,
+    actor: Actor | None = None,
 ) -> ConsentEvent:
-    """Append a consent event and its audit entry in the caller's transaction."""
+    """Append one consent change and its audit entry, in the caller's transaction: the one door
+    every change goes through."""
     if choice not in CHOICES:
         raise ConsentError(f"unknown consent choice {choice!r}: use opt_out or opt_in")
     event = ConsentEvent(
         customer_id=customer_id,
         scope=check_scope(scope),
         choice=choice,
-        source=source,
+        source=source[:64],
         recorded_at=at or datetime.now(UTC),
+        actor_kind=actor.kind if actor else None,
+        actor=actor.name[:128] if actor else None,
+        request_id=actor.request_id[:64] if actor and actor.request_id else None,
     )
     session.add(event)
     session.flush()  # the insert takes the write lock first (SQLite), then the audit log's
@@ -55,7 +78,7 @@ def record(
         session,
         "consent.changed",
         {"scope": event.scope, "choice": choice, "source": source},
-        actor=actor or f"source:{source}",
+        actor=f"{actor.kind}:{actor.name}" if actor else f"source:{source}",
         customer_id=customer_id,
         at=event.recorded_at,
     )
@@ -73,6 +96,20 @@ class ConsentState:
             return False
         choice = self.choices.get(scope)
         return default_in if choice is None else choice == "opt_in"
+
+
+def latest_choice_query(customer_id: str, scope: str) -> Select:
+    return (
+        select(ConsentEvent.choice)
+        .where(ConsentEvent.customer_id == customer_id, ConsentEvent.scope == scope)
+        .order_by(ConsentEvent.recorded_at.desc(), ConsentEvent.id.desc())
+        .limit(1)
+    )
+
+
+def latest_choice(session: Session, customer_id: str, scope: str) -> str | None:
+    """The latest choice in one scope (None: never recorded), without reading the whole history."""
+    return session.scalar(latest_choice_query(customer_id, scope))
 
 
 def history(session: Session, customer_id: str) -> list[ConsentEvent]:

@@ -120,6 +120,20 @@ def unsubscribe_link(settings: Settings, customer_id: str, scope: str) -> str | 
         raise
 
 
+def preference_links(settings: Settings, customer) -> dict[str, str]:
+    """Link and letter code of the customer's preference centre; none without a secret."""
+    from outreach import preferences
+
+    try:
+        return {
+            "url": preferences.preference_url(settings, customer.customer_id),
+            "page": f"{settings.public_url.rstrip('/')}/p",
+            "code": preferences.letter_code(settings, customer.customer_id),
+        }
+    except ConfigError:
+        return {}
+
+
 class Dispatcher:
     """Sends one channel's claimed messages. Holds no per-call state: threads may share one when
     its channel is thread-safe (the Twilio and SendGrid adapters keep an SDK client per thread)."""
@@ -300,7 +314,9 @@ class Dispatcher:
             "trigger_ref": candidate.trigger_ref,
             "score": candidate.score,
         }
-        context = message_context(columns, offer, trigger, message.run_date, unsubscribe)
+        context = message_context(
+            columns, offer, trigger, message.run_date, unsubscribe, preference_links(self.settings, customer)
+        )
         template = template or offer.template_for(message.channel)
         rendered = self.renderer.render(message.channel, template, customer.language or "nl", context)
         to = {"sms": customer.mobile, "call": customer.mobile, "email": customer.email}.get(
@@ -357,6 +373,7 @@ class Dispatcher:
                         CHANNEL_SCOPE[self.channel.kind],
                         "opt_out",
                         f"provider:{self.channel.provider}",
+                        actor=consent.Actor("provider", self.channel.provider, sent[mid].message_id),
                     )
                 if isinstance(error, ConfigurationError):
                     status = (

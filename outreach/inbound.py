@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from channels.events import DeliveryEvent, EventType
-from channels.twilio_webhooks import InboundSMS, Intent
+from channels.twilio_webhooks import ALL_MARKETING_WORDS, InboundSMS, Intent
 from outreach import consent, tracking
 from outreach.config import Settings
 from outreach.models import Customer, InboundMessage, Message
@@ -21,7 +21,6 @@ from outreach.pii import mask_phone
 
 log = logging.getLogger("outreach.inbound")
 
-ALL_MARKETING_WORDS = frozenset({"STOPALL"})
 CONSENT_CHOICE = {Intent.STOP: "opt_out", Intent.START: "opt_in"}
 EVENT_FOR = {
     Intent.STOP: EventType.OPTED_OUT,
@@ -49,17 +48,15 @@ def _insert_ignoring_duplicates(session: Session):
     return insert(InboundMessage).on_conflict_do_nothing()
 
 
-def _scope(sms: InboundSMS) -> str:
-    """STOPALL (every message names it) objects to all marketing; the other stop words to texts."""
-    if sms.intent == Intent.STOP and sms.body.strip().upper() in ALL_MARKETING_WORDS:
-        return "all"
-    return "sms"
-
-
 def _source(sms: InboundSMS) -> str:
     if sms.opt_out_type:
         return f"twilio:OptOutType={sms.opt_out_type.strip().upper()}"[:64]
     return f"sms:{sms.body.strip().upper()}"[:64]
+
+
+def _asks_for_all(body: str) -> bool:
+    """STOP ALLES / STOP ALL: no marketing by any channel (START only ever restores texts)."""
+    return " ".join(body.strip(" \t\r\n\"'.!?").upper().split()) in ALL_MARKETING_WORDS
 
 
 def _reply(sms: InboundSMS, settings: Settings) -> str | None:
@@ -68,7 +65,7 @@ def _reply(sms: InboundSMS, settings: Settings) -> str | None:
         return None
     return {
         Intent.HELP: settings.sms_help_text,
-        Intent.STOP: settings.sms_stop_text,
+        Intent.STOP: settings.sms_stop_all_text if _asks_for_all(sms.body) else settings.sms_stop_text,
         Intent.START: settings.sms_start_text,
     }.get(sms.intent)
 
@@ -121,11 +118,19 @@ def handle_sms(session: Session, sms: InboundSMS, settings: Settings) -> Inbound
     if not customers:
         log.warning("inbound %s from a number no customer has: %s", sms.intent, mask_phone(sms.sender))
     choice = CONSENT_CHOICE.get(sms.intent)
+    scope = "all" if choice == "opt_out" and _asks_for_all(sms.body) else "sms"
     if choice:
-        scope = _scope(sms)
         for customer_id in customers:
             if consent.current(session, customer_id).choices.get(scope) != choice:
-                consent.record(session, customer_id, scope, choice, _source(sms), at=sms.received_at)
+                consent.record(
+                    session,
+                    customer_id,
+                    scope,
+                    choice,
+                    _source(sms),
+                    at=sms.received_at,
+                    actor=consent.Actor("customer", "sms-reply", sms.sid),
+                )
                 outcome.consent_changes += 1
     if last_sent is not None:
         # the answer is also an event of the message it answers: it was delivered, and replied to

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -88,13 +89,73 @@ class ConsentEvent(Base):
     """Append-only: current consent is the latest event per (customer, scope)."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_customer_scope", "customer_id", "scope", "recorded_at"),)
+    __table_args__ = (
+        Index("ix_consent_customer_scope", "customer_id", "scope", "recorded_at"),
+        Index("ix_consent_feed", "txid", "id"),  # the changes feed's order (outreach.consent_feed)
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(32))
     scope: Mapped[str] = mapped_column(String(64))  # all | sms | email | letter | phone | topic:<name>
     choice: Mapped[str] = mapped_column(String(8))  # opt_out | opt_in
     source: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # who changed it (outreach.consent.Actor): kind, name (client, agent, file:row), request id
+    actor_kind: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    # PostgreSQL: the writing transaction (server default), so the changes feed skips no late commit
+    txid: Mapped[int | None] = mapped_column(BigInteger, server_default=FetchedValue())
+
+
+class ApiClient(Base):
+    """A system of the bank that calls the consent API; its key's secret is stored as SHA-256 only."""
+
+    __tablename__ = "api_clients"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str] = mapped_column(String(24), unique=True)  # the key's public part, for lookup
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[str] = mapped_column(String(200))  # space-separated: consent:read consent:write
+    rate_limit: Mapped[str | None] = mapped_column(String(32))  # e.g. "100/second"; None: the default
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """A write request's Idempotency-Key and the answer it got: a retry gets the same answer."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    client_id: Mapped[int] = mapped_column(BigId, ForeignKey("api_clients.id"))
+    key: Mapped[str] = mapped_column(String(128))
+    request_sha256: Mapped[str] = mapped_column(String(64))  # method, path and body of the first request
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ObjectionMail(Base):
+    """An e-mail to the objection address: applied to exactly one customer, or waiting for review.
+
+    Holds the sender's address (personal data) so a reviewer can find the customer; never logged.
+    """
+
+    __tablename__ = "objection_mails"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    mail_id: Mapped[str | None] = mapped_column(String(200), unique=True)  # Message-ID: a re-post once
+    sender: Mapped[str | None] = mapped_column(String(254))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    spf: Mapped[str | None] = mapped_column(String(32))
+    dkim: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(12), index=True)  # applied | review | resolved | dismissed
+    reason: Mapped[str] = mapped_column(String(24))  # matched | no_match | several_matches | spf_failed ...
+    customer_id: Mapped[str | None] = mapped_column(String(32))
+    reply: Mapped[str | None] = mapped_column(String(12))  # the confirmation: sent | failed
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Suppression(Base):

@@ -53,10 +53,14 @@ def mask_email(value: str | None) -> str:
 PHONE_RE = re.compile(r"\+?\d[\d \-]{8,}\d")
 EMAIL_RE = re.compile(r"[\w.+\-]+@[\w\-]+\.[\w.\-]+")
 IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}[A-Z]{4}\d{6,10}\b")
+# URL paths whose last segment is a credential: the inbound-parse secret, a preference code, an
+# unsubscribe token (uvicorn's access log prints request paths)
+SECRET_PATH_RE = re.compile(r"(/inbound/sendgrid/|/p/|/unsubscribe/)[^/\s\"'?]{8,}")
 
 
 def scrub(text: str) -> str:
     """Mask every phone number, email address and IBAN in free text (logs, errors from providers)."""
+    text = SECRET_PATH_RE.sub(lambda m: m.group(1) + "***", text)
     text = EMAIL_RE.sub(lambda m: mask_email(m.group()), text)
     text = IBAN_RE.sub(lambda m: m.group()[:4] + "********" + m.group()[-2:], text)
     return PHONE_RE.sub(lambda m: mask_phone(m.group().replace(" ", "").replace("-", "")), text)

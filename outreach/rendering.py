@@ -239,6 +239,7 @@ def message_context(
     trigger: Mapping[str, Any],
     run_date: date,
     unsubscribe_url: str | None,
+    preferences: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What a template may use. Empty values are left out, so a template that uses one fails
     strictly instead of printing "Beste ,"; guard optional ones with ``{% if x is defined %}``."""
@@ -266,4 +267,9 @@ def message_context(
     }
     if _present(unsubscribe_url):
         context["unsubscribe_url"] = unsubscribe_url
+    # the preference centre (outreach.preferences): preferences_url for e-mail and SMS,
+    # preferences_page + preferences_code for a letter; absent without a secret
+    for key, value in (preferences or {}).items():
+        if _present(value):
+            context[f"preferences_{key}"] = value
     return context

@@ -322,7 +322,8 @@ def _apply_consent(session: Session, event: DeliveryEvent, message: Message | No
     changed = 0
     for customer_id in _customers_for(session, event, message):
         if _latest_choice(session, customer_id, scope) != choice:
-            consent.record(session, customer_id, scope, choice, source[:64], at=event.timestamp)
+            actor = consent.Actor("provider", event.provider, event.event_id)
+            consent.record(session, customer_id, scope, choice, source[:64], at=event.timestamp, actor=actor)
             changed += 1
     return changed
 

@@ -286,6 +286,10 @@ def test_do_not_contact_opts_out_at_once_for_what_it_covers(engine, scope):
         state = consent.current(session, "C1")
         assert state.choices[scope] == "opt_out"
         assert consent.history(session, "C1")[-1].source == "call_centre:jan"
+        assert (consent.history(session, "C1")[-1].actor_kind, consent.history(session, "C1")[-1].actor) == (
+            "agent",
+            "jan",
+        )
         assert consent.latest_opted_out(session, ["C1"], {"all", "phone"}) == {"C1"}
         assert state.allows("email") is (scope == "phone")
     assert _message(engine, email_id).status == ("planned" if scope == "phone" else "cancelled")

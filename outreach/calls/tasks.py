@@ -476,7 +476,13 @@ def record_outcome(
         else:  # do_not_contact: effective at once for every channel the objection covers
             _finish(task, at)
             consent.record(
-                session, task.customer_id, scope, "opt_out", f"call_centre:{agent.username}"[:64], at=at
+                session,
+                task.customer_id,
+                scope,
+                "opt_out",
+                f"call_centre:{agent.username}"[:64],
+                at=at,
+                actor=consent.Actor("agent", agent.username, event_id),
             )
             _close_message(
                 session,

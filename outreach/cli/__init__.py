@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 
 # Topic modules attach their commands to ``app`` on import: one line each, sorted.
+import outreach.cli.api_clients  # noqa: E402,F401
 import outreach.cli.audit  # noqa: E402,F401
 import outreach.cli.calls  # noqa: E402,F401
 import outreach.cli.campaigns  # noqa: E402,F401
@@ -26,6 +27,7 @@ import outreach.cli.explain  # noqa: E402,F401
 import outreach.cli.fakes  # noqa: E402,F401
 import outreach.cli.live  # noqa: E402,F401
 import outreach.cli.message  # noqa: E402,F401
+import outreach.cli.objections  # noqa: E402,F401
 import outreach.cli.preview  # noqa: E402,F401
 import outreach.cli.run  # noqa: E402,F401
 import outreach.cli.serve  # noqa: E402,F401

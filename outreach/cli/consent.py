@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from datetime import UTC, datetime
 
@@ -10,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from outreach import audit
 from outreach import consent as registry
 from outreach.cli import app
 from outreach.config import CHANNEL_SCOPE, ConfigError, get_settings, load_offers
@@ -31,12 +31,21 @@ def _require_customer(session, customer_id: str) -> None:
         raise typer.Exit(2)
 
 
+def _operator() -> str:
+    """The operating-system user who ran the command (the CLI has no logins of its own)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 def _record(customer_id: str, scope: str, source: str, choice: str) -> None:
     engine = _engine()
     try:
         with session_scope(engine) as session:
             _require_customer(session, customer_id)
-            event = registry.record(session, customer_id, scope, choice, source, actor=audit.default_actor())
+            actor = registry.Actor("cli", _operator())
+            event = registry.record(session, customer_id, scope, choice, source, actor=actor)
             stamp = event.recorded_at
     except registry.ConsentError as exc:
         console.print(f"[red]{exc}[/red]")
@@ -120,30 +129,49 @@ def show_consent(
                 "choice": event.choice if event else None,
                 "since": _stamp(event.recorded_at) if event else None,
                 "source": event.source if event else None,
+                "by": _who(event) if event else None,
                 "effect": _effect(scope, event.choice if event else None, global_out, opt_in_channels),
             }
         )
     history = [
-        {"at": _stamp(e.recorded_at), "scope": e.scope, "choice": e.choice, "source": e.source}
+        {
+            "at": _stamp(e.recorded_at),
+            "scope": e.scope,
+            "choice": e.choice,
+            "source": e.source,
+            "actor_kind": e.actor_kind,
+            "actor": e.actor,
+            "request_id": e.request_id,
+        }
         for e in events
     ]
     if output == "json":
         print(json.dumps({"customer_id": customer_id, "current": state, "history": history}, indent=2))
         return
     table = Table(title=f"Consent of {customer_id} now (the latest event per scope wins)")
-    for column in ("scope", "latest choice", "since", "source", "effect"):
+    for column in ("scope", "latest choice", "since", "source", "by", "effect"):
         table.add_column(column)
     for row in state:
         table.add_row(
-            row["scope"], row["choice"] or "-", row["since"] or "-", row["source"] or "-", row["effect"]
+            row["scope"],
+            row["choice"] or "-",
+            row["since"] or "-",
+            row["source"] or "-",
+            row["by"] or "-",
+            row["effect"],
         )
     console.print(table)
     past = Table(title=f"History ({len(history)} events, oldest first)")
-    for column in ("when (UTC)", "scope", "choice", "source"):
+    for column in ("when (UTC)", "scope", "choice", "source", "by (actor)", "request id"):
         past.add_column(column)
     for row in history:
-        past.add_row(row["at"], row["scope"], row["choice"], row["source"])
+        by = f"{row['actor_kind']}: {row['actor']}" if row["actor_kind"] else "-"
+        past.add_row(row["at"], row["scope"], row["choice"], row["source"], by, row["request_id"] or "-")
     console.print(past)
+
+
+def _who(event) -> str | None:
+    return f"{event.actor_kind}: {event.actor}" if event.actor_kind else None
 
 
 def _stamp(value: datetime) -> str:

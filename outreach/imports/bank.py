@@ -51,6 +51,12 @@ def import_table(
             if check.errors:
                 reject(rejection_for(path.name, raw.number, check.errors, contract.columns))
                 continue
+            if contract.kind == "consents":  # who changed it: this file, this row
+                row |= {
+                    "actor_kind": "import",
+                    "actor": f"{path.name}:{raw.number}"[:128],
+                    "request_id": report.batch_id,
+                }
             chunk.append((raw.number, row))
             for flag in contract.flags(row, check):
                 report.flag(flag)

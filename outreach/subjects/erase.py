@@ -101,7 +101,8 @@ def _global_objection(session: Session, customer_id: str, now: datetime) -> date
     if state.choices.get("all") == "opt_out":
         latest = [e for e in consent.history(session, customer_id) if e.scope == "all"][-1]
         return latest.recorded_at
-    consent.record(session, customer_id, "all", "opt_out", ERASURE_SOURCE, at=now, actor="erasure")
+    erasure = consent.Actor("system", "erasure")
+    consent.record(session, customer_id, "all", "opt_out", ERASURE_SOURCE, at=now, actor=erasure)
     return now
 
 

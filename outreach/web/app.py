@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request, Response
 
 from outreach.config import Settings, get_settings
-from outreach.web import callcentre, unsubscribe, webhooks
+from outreach.web import callcentre, consent_api, inbound_mail, preferences, unsubscribe, webhooks
 from outreach.web.deps import engine_of
 from outreach.web.headers import SecurityHeaders
 from outreach.web.limits import BodySizeLimit
@@ -29,8 +29,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Prometheus text format (docs/operations.md); counts only, no personal data."""
         return exposition(lambda: engine_of(request), settings.metrics_ledger_days)
 
-    # Routers register here (one line each): webhooks, unsubscribe, call centre.
+    # Routers register here (one line each): webhooks, unsubscribe, call centre, consent API,
+    # e-mailed objections, preference centre.
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(callcentre.router)
+    app.include_router(consent_api.router)
+    app.include_router(inbound_mail.router)
+    app.include_router(preferences.router)
     return app

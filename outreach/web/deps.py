@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import Engine
 from starlette.requests import Request
 
@@ -19,3 +21,11 @@ def engine_of(request: Request) -> Engine:
     if getattr(state, "engine", None) is None:
         state.engine = make_engine(state.settings.database_url)
     return state.engine
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID (a proxy's or the bank's), else a new one: stored with consent changes."""
+    given = request.headers.get("x-request-id", "")
+    if given and len(given) <= 64 and given.isprintable():
+        return given
+    return uuid.uuid4().hex

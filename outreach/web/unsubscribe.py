@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from outreach import consent, unsubscribe
 from outreach.config import ConfigError
 from outreach.db import session_scope
-from outreach.web.deps import engine_of, settings_of
+from outreach.web.deps import engine_of, request_id_of, settings_of
 
 log = logging.getLogger("outreach.web.unsubscribe")
 router = APIRouter(tags=["unsubscribe"])
@@ -35,6 +35,14 @@ _PAGES = {
     413: {"description": "request body over the size cap"},
     503: {"content": {"text/html": {}}, "description": "unsubscribe secret not configured"},
 }
+
+
+# the one step to every channel, offered beside (and after) the channel's own unsubscribe
+ALL_MARKETING_FORM = (
+    '<form method="post"><input type="hidden" name="everything" value="yes">'
+    "<p>Helemaal geen aanbiedingen meer, via geen enkel kanaal? / No offers at all, by any channel?</p>"
+    '<button type="submit">Alles afmelden / Stop all offers</button></form>'
+)
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -88,7 +96,7 @@ def unsubscribe_page(request: Request, token: str = TOKEN) -> HTMLResponse:
         f"<p>Wilt u geen aanbiedingen meer ontvangen per {what}?</p>"
         "<p>Stop receiving offers by this channel?</p>"
         '<form method="post"><input type="hidden" name="confirm" value="yes">'
-        '<button type="submit">Afmelden / Unsubscribe</button></form>',
+        '<button type="submit">Afmelden / Unsubscribe</button></form>' + ALL_MARKETING_FORM,
     )
 
 
@@ -101,21 +109,32 @@ async def unsubscribe_post(request: Request, token: str = TOKEN) -> HTMLResponse
         return checked
     customer_id, scope = checked
     body = await request.body()
-    # RFC 8058: the mail client posts List-Unsubscribe=One-Click; our page posts confirm=yes
+    # RFC 8058: the mail client posts List-Unsubscribe=One-Click; our page posts confirm=yes, or
+    # everything=yes for the one step that stops all marketing (the link's channel or not)
     source = "email:list-unsubscribe" if b"One-Click" in body else "web:unsubscribe-page"
+    if b"everything=yes" in body and source == "web:unsubscribe-page":
+        scope = "all"
+
+    actor = consent.Actor("customer", source.split(":", 1)[1], request_id_of(request))
 
     def record() -> bool:
         with session_scope(engine_of(request)) as session:
             if consent.current(session, customer_id).choices.get(scope) == "opt_out":
                 return False
-            consent.record(session, customer_id, scope, "opt_out", source)
+            consent.record(session, customer_id, scope, "opt_out", source, actor=actor)
             return True
 
     recorded = await run_in_threadpool(record)
     log.info("unsubscribe", extra={"scope": scope, "source": source, "recorded": recorded})
+    if scope == "all":
+        return _page(
+            "U bent afgemeld / Unsubscribed",
+            "<p>U ontvangt van ons geen aanbiedingen meer, via geen enkel kanaal.</p>"
+            "<p>You will not receive offers from us any more, by any channel.</p>",
+        )
     what = escape(SCOPE_NAMES.get(scope, scope))
     return _page(
         "U bent afgemeld / Unsubscribed",
         f"<p>U ontvangt van ons geen aanbiedingen meer per {what}.</p>"
-        "<p>You will not receive offers from us by this channel any more.</p>",
+        "<p>You will not receive offers from us by this channel any more.</p>" + ALL_MARKETING_FORM,
     )
