@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.errors import InputError
 from outreach.models import ApiClient
 
 PREFIX = "ock"
@@ -26,7 +27,7 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 RATE = re.compile(r"^\d{1,6}/(second|minute|hour)$")
 
 
-class ApiClientError(ValueError):
+class ApiClientError(InputError):
     """A bad name, scope or rate, or an unknown client (the message names which)."""
 
 

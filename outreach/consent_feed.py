@@ -16,6 +16,7 @@ from sqlalchemy import and_, or_, select, text
 from sqlalchemy.orm import Session
 
 from outreach.consent import CHANNEL_SCOPES, history
+from outreach.errors import InputError
 from outreach.models import ConsentEvent
 
 # the oldest transaction still running that may write here (xid8 as bigint), or the next one to start
@@ -27,7 +28,7 @@ OLDEST_RUNNING = text(
 )
 
 
-class BadCursor(ValueError):
+class BadCursor(InputError):
     pass
 
 

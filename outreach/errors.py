@@ -18,6 +18,11 @@ OutreachError (channels.errors)
 │   ├── CallError                 outreach.calls.tasks: an agent's action that cannot be done
 │   ├── UserError                 outreach.cli.errors: a command's argument or state, with its exit status
 │   ├── PoisonEvent               outreach.live.events: a payment event we cannot act on (dead-lettered)
+│   ├── ApiClientError            outreach.api_clients: a bank system's API key or its scopes
+│   ├── KeyReused                 outreach.idempotency: an Idempotency-Key sent with another request
+│   ├── BadCursor                 outreach.consent_feed: a changes-feed cursor we did not issue
+│   ├── ObjectionError            outreach.objections: an e-mailed objection that cannot be applied
+│   ├── InvalidCode               outreach.preferences: a preference-centre code we did not seal
 │   ├── ExportError               outreach.calls.export: a call-list export
 │   └── PrintBatchError           outreach.printing: the day's letters are inconsistent
 ├── NotFound (LookupError)        a named thing does not exist

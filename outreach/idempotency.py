@@ -18,10 +18,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from outreach.errors import InputError
 from outreach.models import IdempotencyKey
 
 
-class KeyReused(ValueError):
+class KeyReused(InputError):
     """The key was used before for a different request."""
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from outreach import consent
+from outreach.errors import InputError
 from outreach.models import Customer, ObjectionMail
 
 SOURCE = "email:objection"
@@ -26,7 +27,7 @@ DKIM_RESULT = re.compile(r"@([\w.-]+)\s*:\s*(\w+)")
 MESSAGE_ID = re.compile(r"^message-id:\s*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
-class ObjectionError(ValueError):
+class ObjectionError(InputError):
     pass
 
 

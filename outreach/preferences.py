@@ -19,11 +19,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from outreach.config import ConfigError, Settings
+from outreach.errors import InputError
 
 MAX_CODE_LENGTH = 120  # a 32-character customer id makes 77; longer input is not ours
 
 
-class InvalidCode(ValueError):
+class InvalidCode(InputError):
     """Not a code we issued (typo, altered, or made under another secret)."""
 
 

@@ -180,7 +180,7 @@ def test_cli_lists_and_verifies(engine, cli):
     assert cli.invoke(app, ["optout", "C2", "--source", "branch"]).exit_code == 0
     listed = cli.invoke(app, ["audit", "list", "--customer", "C1", "--format", "json"])
     (item,) = json.loads(listed.output)
-    assert item["action"] == "consent.changed" and item["actor"].startswith("operator:")
+    assert item["action"] == "consent.changed" and item["actor"].startswith("cli:")
     ok = cli.invoke(app, ["audit", "verify"])
     assert ok.exit_code == 0 and "2 entries" in ok.output
     head = ok.output.strip().rsplit(" ", 1)[-1]

@@ -26,6 +26,7 @@ from outreach.models import (
     Message,
     MessageContent,
     MessageTransition,
+    ObjectionMail,
     Suppression,
     Transaction,
 )
@@ -98,6 +99,12 @@ HELD: tuple[Held, ...] = (
     Held("call_attempts", _t(CallAttempt), "pseudonymise", via="task_id", clear={"note": None}),
     Held("call_leads", _t(CallLead), "pseudonymise", clear={"note": None}),
     Held("campaign_assignments", _t(CampaignAssignment), "pseudonymise", why="campaign counts stay right"),
+    Held(
+        "objection_mails",
+        _t(ObjectionMail),
+        "delete",
+        why="the mail's sender address and subject go; the objection it caused stays in consent_history",
+    ),
     Held(
         "live_events",
         _t(LiveEvent),
