@@ -15,6 +15,7 @@ from channels.twilio_sms import TwilioSMS
 from outreach.config import Settings
 from outreach.live.jetstream import DEFAULT_URL, StreamNames
 from outreach.live.runner import open_consumer, run_until_stopped
+from tests.fixture_files import OFFERS_FILE
 from tests.provider_fakes import SENDER
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ async def main(db_url: str, stream: str, subject: str, durable: str, twilio_url:
     began, at = time.monotonic(), datetime.fromisoformat(start)
     settings = Settings(
         database_url=db_url,
-        offers_file=REPO / "offers.yaml",
+        offers_file=OFFERS_FILE,
         templates_dir=REPO / "templates",
         _env_file=None,
     )

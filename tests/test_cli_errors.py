@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from outreach.cli import app
 from outreach.cli.errors import explain
 from outreach.config import ConfigError, get_settings, load_offers
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 11, 18)
@@ -28,7 +29,7 @@ OUTREACH = str(Path(sys.executable).parent / "outreach")
 def env(tmp_path, monkeypatch):
     """Settings of a checkout in tmp_path (SQLite there, the repository's offers and templates)."""
     monkeypatch.setenv("OUTREACH_DATABASE_URL", f"sqlite:///{tmp_path / 'outreach.db'}")
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(REPO / "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(REPO / "templates"))
     monkeypatch.setenv("OUTREACH_OUTBOX_DIR", str(tmp_path / "outbox"))
     get_settings.cache_clear()
@@ -129,7 +130,7 @@ def _subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect"),
         OUTREACH_DATABASE_URL=f"sqlite:///{tmp_path / 'outreach.db'}",
-        OUTREACH_OFFERS_FILE=str(REPO / "offers.yaml"),
+        OUTREACH_OFFERS_FILE=str(OFFERS_FILE),
         OUTREACH_TEMPLATES_DIR=str(REPO / "templates"),
         OUTREACH_OUTBOX_DIR=str(tmp_path / "outbox"),
         **extra,

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from outreach.config import ConfigError, Settings, load_offers
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 # variables that belong to a library, not settings of ours: the HTTP stack's CA bundle (as requests
@@ -41,7 +42,7 @@ def test_providers_and_subsystems_are_nested_models_with_secrets_masked(monkeypa
 
 
 def test_an_offers_error_names_file_line_and_key(tmp_path):
-    source = (REPO / "offers.yaml").read_text(encoding="utf-8")
+    source = (OFFERS_FILE).read_text(encoding="utf-8")
     line = next(i for i, text in enumerate(source.splitlines(), 1) if "priority:" in text)
     bad = tmp_path / "offers.yaml"
     bad.write_text(source.replace("priority: ", "priority: lots", 1), encoding="utf-8")
@@ -52,7 +53,7 @@ def test_an_offers_error_names_file_line_and_key(tmp_path):
 
 
 def test_offers_times_are_yaml_1_2_text_even_unquoted(tmp_path):
-    source = (REPO / "offers.yaml").read_text(encoding="utf-8").replace('"20:00"', "20:00")
+    source = (OFFERS_FILE).read_text(encoding="utf-8").replace('"20:00"', "20:00")
     path = tmp_path / "offers.yaml"
     path.write_text(source, encoding="utf-8")
     assert load_offers(path).policy.quiet_hours["sms"].end.hour == 20  # YAML 1.1 read 20:00 as 1200

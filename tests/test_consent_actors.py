@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,10 +16,11 @@ from outreach.db import make_engine, session_scope
 from outreach.importer import import_file
 from outreach.models import ConsentEvent
 from tests.factories import add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.webhook_kit import close_web, make_web
 
 runner = CliRunner()
-REPO_OFFERS = Path(__file__).resolve().parent.parent / "offers.yaml"
+REPO_OFFERS = OFFERS_FILE
 
 
 def actors(engine, customer_id: str) -> list[tuple]:

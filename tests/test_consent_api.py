@@ -19,6 +19,7 @@ from outreach.models import ConsentEvent, Message
 from outreach.planning import decide_day
 from outreach.web.app import create_app
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 API = "/api/consent/v1"
 DAY = date(2026, 11, 18)
@@ -33,7 +34,7 @@ def new_client(engine, name: str, scopes=("consent:read", "consent:write"), rate
 @pytest.fixture
 def api(db_url, engine, tmp_path):
     add_customers(engine, *[customer(f"C{i}") for i in range(3)])
-    settings = Settings(database_url=db_url, outbox_dir=tmp_path / "outbox", offers_file="offers.yaml")
+    settings = Settings(database_url=db_url, outbox_dir=tmp_path / "outbox", offers_file=OFFERS_FILE)
     client = TestClient(create_app(settings))
     key = new_client(engine, "online-banking")
     client.headers["Authorization"] = f"Bearer {key}"
@@ -192,7 +193,14 @@ def test_feed_holds_back_changes_behind_a_transaction_still_running(pg_url):
     try:
         slow = session_scope(engine)
         slow_session = slow.__enter__()
-        consent.record(slow_session, "EARLY", "all", "opt_out", "import")  # takes a transaction id first
+        # a bulk import writes consent rows without consent.record (and so without the audit log's
+        # lock, which would make the second writer wait): it takes a transaction id first
+        slow_session.add(
+            ConsentEvent(
+                customer_id="EARLY", scope="all", choice="opt_out", source="import", recorded_at=NOON
+            )
+        )
+        slow_session.flush()
         with session_scope(engine) as session:
             consent.record(session, "LATE", "all", "opt_out", "api")
         with session_scope(engine) as session:
@@ -218,11 +226,11 @@ def test_each_client_is_rate_limited_on_its_own(api, engine):
 
 def test_an_api_objection_cancels_the_days_planned_message_before_it_is_sent(api, engine, tmp_path):
     add_candidates(engine, DAY, *[(f"C{i}", "KIDS_SAVINGS") for i in range(3)])
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     assert put(api, "/customers/C1/global", {"choice": "opt_out"}).status_code == 200
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     channel = load_channel("email", "outbox", outbox_dir=settings.outbox_dir)
-    dispatcher = Dispatcher(engine, settings, load_offers("offers.yaml"), channel, "w1")
+    dispatcher = Dispatcher(engine, settings, load_offers(OFFERS_FILE), channel, "w1")
     with session_scope(engine) as session:
         due = ledger.due_ids(session, DAY, "email", NOON)
     report = dispatcher.send_ids(due)

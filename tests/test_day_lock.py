@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from outreach.day_lock import DayAlreadyRunning, day_lock
 from outreach.db import make_engine, session_scope
 from outreach.models import Candidate, DayRun, Decision
+from tests.fixture_files import OFFERS_FILE
 
 DAY = date(2026, 11, 18)
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -174,7 +175,7 @@ def test_outreach_run_of_a_running_day_says_so_in_one_line(db_url, tmp_path, mon
     from outreach.config import get_settings
 
     monkeypatch.setenv("OUTREACH_DATABASE_URL", db_url)
-    monkeypatch.setenv("OUTREACH_OFFERS_FILE", os.path.join(REPO, "offers.yaml"))
+    monkeypatch.setenv("OUTREACH_OFFERS_FILE", str(OFFERS_FILE))
     monkeypatch.setenv("OUTREACH_OUTBOX_DIR", str(tmp_path / "outbox"))
     get_settings.cache_clear()
     holder = _hold_in_process(db_url, DAY)

@@ -12,6 +12,7 @@ import pytest
 
 from outreach.config import get_settings
 from tests.factories import add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.nats_kit import stream  # noqa: F401
 from tests.test_live_jetstream import REPO, publish, withdrawal
 
@@ -34,7 +35,7 @@ def test_live_offers_flow_consumes_reports_and_stops(
     for name, value in {
         "OUTREACH_DATABASE_URL": sqlite_url,
         "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
-        "OUTREACH_OFFERS_FILE": str(REPO / "offers.yaml"),
+        "OUTREACH_OFFERS_FILE": str(OFFERS_FILE),
         "OUTREACH_TEMPLATES_DIR": str(REPO / "templates"),
     }.items():
         monkeypatch.setenv(name, value)

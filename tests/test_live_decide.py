@@ -17,6 +17,7 @@ from outreach.models import Decision, Message, Transaction
 from outreach.planning import decide_day
 from outreach.triggers import default_triggers
 from tests.factories import add_candidates, add_consent, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 # a Tuesday in the middle of the SMS window (09:00-20:00 Amsterdam): 12:00 local
@@ -24,7 +25,7 @@ NOON = datetime(2027, 3, 9, 11, 0, tzinfo=UTC)
 
 
 def offers():
-    return load_offers(REPO / "offers.yaml")
+    return load_offers(OFFERS_FILE)
 
 
 def decider(engine) -> LiveDecider:

@@ -20,6 +20,7 @@ from outreach.live.jetstream import DEFAULT_URL, JetStreamSink
 from outreach.live.runner import open_consumer
 from outreach.models import Message
 from tests.factories import add_consent, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.nats_kit import stream  # noqa: F401  (fixture)
 from tests.provider_fakes import sms_adapter, twilio_server  # noqa: F401  (fixture)
 
@@ -30,7 +31,7 @@ NOON = datetime(2027, 3, 9, 11, 0, tzinfo=UTC)  # a Tuesday, 12:00 in Amsterdam:
 def settings_for(engine) -> Settings:
     return Settings(
         database_url=engine.url.render_as_string(hide_password=False),
-        offers_file=REPO / "offers.yaml",
+        offers_file=OFFERS_FILE,
         templates_dir=REPO / "templates",
         _env_file=None,
     )

@@ -20,6 +20,7 @@ from outreach.models import ConsentEvent, Message, ObjectionMail
 from outreach.planning import decide_day
 from outreach.web.app import create_app
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.test_consent_api import DAY, NOON
 
 SECRET = "inbound-secret-for-tests-0123456789"
@@ -164,11 +165,11 @@ def test_wrong_or_missing_secret_is_refused(web, engine, db_url):
 
 def test_a_mailed_objection_cancels_the_days_planned_message_before_it_is_sent(web, engine, tmp_path):
     add_candidates(engine, DAY, ("C1", "KIDS_SAVINGS"), ("C4", "KIDS_SAVINGS"))
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
     assert post(web, sendgrid_form("anne@mail.example.nl")).json()["status"] == "applied"
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     dispatcher = Dispatcher(
-        engine, settings, load_offers("offers.yaml"), open_channel(settings, "email"), "w1"
+        engine, settings, load_offers(OFFERS_FILE), open_channel(settings, "email"), "w1"
     )
     with session_scope(engine) as session:
         due = ledger.due_ids(session, DAY, "email", NOON)

@@ -17,6 +17,7 @@ from outreach.dispatch import Dispatcher
 from outreach.models import ConsentEvent, Message
 from outreach.planning import decide_day
 from tests.factories import add_candidates, add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.test_consent_api import DAY, NOON
 from tests.test_webhooks_twilio import INBOUND, MOBILE, inbound_params
 from tests.webhook_kit import close_web, make_web
@@ -43,7 +44,7 @@ def scopes(engine, customer_id: str) -> list[tuple[str, str, str]]:
 def send_todays_email(engine, tmp_path) -> dict[str, tuple[str, str | None]]:
     settings = Settings(database_url=str(engine.url), outbox_dir=tmp_path / "outbox")
     dispatcher = Dispatcher(
-        engine, settings, load_offers("offers.yaml"), open_channel(settings, "email"), "w1"
+        engine, settings, load_offers(OFFERS_FILE), open_channel(settings, "email"), "w1"
     )
     with session_scope(engine) as session:
         due = ledger.due_ids(session, DAY, "email", NOON)
@@ -54,7 +55,7 @@ def send_todays_email(engine, tmp_path) -> dict[str, tuple[str, str | None]]:
 
 def plan_email(engine) -> None:
     add_candidates(engine, DAY, ("C1", "KIDS_SAVINGS"), ("C2", "KIDS_SAVINGS"))
-    decide_day(engine, DAY, load_offers("offers.yaml"), now=NOON)
+    decide_day(engine, DAY, load_offers(OFFERS_FILE), now=NOON)
 
 
 def test_the_stop_reply_offers_stop_alles_and_a_plain_stop_keeps_to_sms(web):

@@ -16,6 +16,7 @@ from outreach.db import session_scope
 from outreach.models import ConsentEvent
 from outreach.web.app import create_app
 from tests.factories import add_customers, customer
+from tests.fixture_files import OFFERS_FILE
 from tests.test_one_objection import plan_email, send_todays_email
 
 SECRET = "preference-secret-for-tests-0123456789"
@@ -139,7 +140,7 @@ def test_every_email_carries_the_customers_preference_link(engine, tmp_path):
         public_url="https://bank.example",
     )
     dispatcher = Dispatcher(
-        engine, settings, load_offers("offers.yaml"), open_channel(settings, "email"), "w1"
+        engine, settings, load_offers(OFFERS_FILE), open_channel(settings, "email"), "w1"
     )
     with session_scope(engine) as session:
         assert dispatcher.send_ids(ledger.due_ids(session, DAY, "email", NOON)).sent == 2
@@ -162,7 +163,7 @@ def test_every_letter_prints_the_page_and_the_code(language, says):
 
     person = row("C0012345", language=language)
     links = preference_links(SETTINGS, type("C", (), person))
-    for offer in load_offers("offers.yaml").offers:
+    for offer in load_offers(OFFERS_FILE).offers:
         context = message_context(person, offer, {"trigger": "t"}, DAY_FOR_LETTERS, None, links)
         body = Renderer("templates").render("letter", offer.template_for("letter"), language, context).body
         assert f"https://bank.example/p {says} {links['code']}" in " ".join(body.split()), offer.code

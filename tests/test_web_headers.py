@@ -26,6 +26,7 @@ from tests.calls_support import (  # noqa: F401 (cheap_hashing is a fixture)
     call_day,
     cheap_hashing,
 )
+from tests.fixture_files import OFFERS_FILE
 from tests.webhook_kit import PUBLIC_URL, UNSUBSCRIBE_SECRET
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
@@ -40,7 +41,7 @@ def app(sqlite_url, monkeypatch):
     tasks.create_tasks(engine, TUESDAY, offers=OFFERS)
     settings = Settings(
         database_url=sqlite_url,
-        offers_file=REPO / "offers.yaml",
+        offers_file=OFFERS_FILE,
         templates_dir=REPO / "templates",
         public_url=PUBLIC_URL,
         unsubscribe_secret=UNSUBSCRIBE_SECRET,
