@@ -216,9 +216,9 @@ def test_sigkill_at_random_points_then_rerun_sends_each_message_exactly_once(
         provider_ids_match(kind, engine, server)
         engine.dispose()
     assert all(code == -signal.SIGKILL for _, code in kills), kills  # it was killed mid-run each time
-    # kills left messages in doubt and the rerun resolved each (the ledger is all sent, once, above);
-    # reconciliation runs before every pass of the one driver, so it can also settle messages the
-    # rerun itself left in doubt: at least the killed worker's, never fewer
+    # kills left messages in doubt and the rerun resolved each: the guarantee is the ledger above (all
+    # sent, each delivered once). Reconciliation now runs before every pass of the one driver and
+    # once counted more than the kills left in doubt (44 vs 41 under load, not yet explained)
     assert in_doubt > 0 and reconciled >= in_doubt
     print(f"{kind}: kills after {[k for k, _ in kills]} sends; {in_doubt} in doubt, all reconciled")
 
