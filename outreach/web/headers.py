@@ -32,7 +32,8 @@ def _secure(csp: ContentSecurityPolicy) -> Secure:
 PAGES = _secure(
     ContentSecurityPolicy()
     .default_src("'none'")
-    .style_src("'unsafe-inline'")  # the pages' own <style> and a few style attributes; no script at all
+    # the pages' own <style>, a few style attributes and the preference centre's stylesheet; no script
+    .style_src("'self'", "'unsafe-inline'")
     .form_action("'self'")
     .base_uri("'none'")
     .frame_ancestors("'none'")
