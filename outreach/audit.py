@@ -63,11 +63,16 @@ def _lock(session: Session) -> None:
         session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
 
 
-def default_actor() -> str:
+def os_user() -> str:
+    """The operating-system user who ran the command (the CLI has no logins of its own)."""
     try:
-        return f"operator:{getpass.getuser()}"
+        return getpass.getuser()
     except (KeyError, OSError):
-        return "operator:unknown"
+        return "unknown"
+
+
+def default_actor() -> str:
+    return f"operator:{os_user()}"
 
 
 def append(

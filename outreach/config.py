@@ -133,8 +133,10 @@ class CallSettings(BaseSettings):
     )
 
 
-class ConsentSettings(BaseModel):
+class ConsentSettings(BaseSettings):
     """The consent API, preference centre and e-mailed objections (OUTREACH_CONSENT__<NAME>)."""
+
+    model_config = _env("OUTREACH_CONSENT__")
 
     # per API client unless its own limit is set (`outreach api-clients create --rate-limit`);
     # counted per server process: with --workers N a client gets up to N times this
@@ -147,7 +149,7 @@ class ConsentSettings(BaseModel):
 class Settings(BaseSettings):
     """Every setting, one tree: the core's here, one nested model per provider and subsystem."""
 
-    model_config = SettingsConfigDict(**_env("OUTREACH_"), env_nested_delimiter="__")
+    model_config = _env("OUTREACH_")
 
     twilio: TwilioSettings = Field(default_factory=TwilioSettings)
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)

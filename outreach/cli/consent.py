@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from outreach import audit
 from outreach import consent as registry
 from outreach.cli import app
 from outreach.config import CHANNEL_SCOPE, ConfigError, get_settings, load_offers
@@ -31,20 +31,12 @@ def _require_customer(session, customer_id: str) -> None:
         raise typer.Exit(2)
 
 
-def _operator() -> str:
-    """The operating-system user who ran the command (the CLI has no logins of its own)."""
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
-
 def _record(customer_id: str, scope: str, source: str, choice: str) -> None:
     engine = _engine()
     try:
         with session_scope(engine) as session:
             _require_customer(session, customer_id)
-            actor = registry.Actor("cli", _operator())
+            actor = registry.Actor("cli", audit.os_user())
             event = registry.record(session, customer_id, scope, choice, source, actor=actor)
             stamp = event.recorded_at
     except registry.ConsentError as exc:

@@ -12,7 +12,7 @@ from channels.errors import ConfigurationError
 from outreach.cli import app
 from outreach.config import ConfigError, get_settings
 from outreach.db import engine_for
-from outreach.live.jetstream import DEFAULT_URL, BrokerUnavailable, JetStreamSink, StreamNames
+from outreach.live.jetstream import BrokerUnavailable, JetStreamSink, StreamNames
 from outreach.live.replay import replay, transaction_events
 
 out = Console()
@@ -20,7 +20,7 @@ err = Console(stderr=True)
 events_app = typer.Typer(help="Payment events on the broker: publish the synthetic bank's transactions.")
 app.add_typer(events_app, name="events")
 
-URL = typer.Option(DEFAULT_URL, "--url", envvar="OUTREACH_NATS_URL", help="NATS server with JetStream.")
+URL = typer.Option(None, "--url", help="NATS server with JetStream (default: OUTREACH_NATS_URL).")
 STREAM = typer.Option("PAYMENTS", "--stream", envvar="OUTREACH_LIVE_STREAM", help="JetStream stream name.")
 SUBJECT = typer.Option(
     "bank.payments", "--subject", envvar="OUTREACH_LIVE_SUBJECT", help="Subject of the payment events."
@@ -39,12 +39,14 @@ def events_replay(
     keep_time: bool = typer.Option(
         False, "--keep-time", help="Keep the booking times (default: stamp each event with now)."
     ),
-    url: str = URL,
+    url: str | None = URL,
     stream: str = STREAM,
     subject: str = SUBJECT,
 ) -> None:
     """Publish the bank's transactions, oldest first, as payment events at --rate per second."""
-    engine = engine_for(get_settings().database_url)
+    settings = get_settings()
+    engine = engine_for(settings.database_url)
+    url = url or settings.nats_url
 
     async def go():
         try:
@@ -71,7 +73,7 @@ def events_replay(
 
 @app.command("live")
 def live(
-    url: str = URL,
+    url: str | None = URL,
     stream: str = STREAM,
     subject: str = SUBJECT,
     durable: str = typer.Option(
@@ -92,6 +94,7 @@ def live(
     from outreach.live.runner import open_consumer, run_until_stopped
 
     settings = get_settings()
+    url = url or settings.nats_url
 
     async def go():
         try:

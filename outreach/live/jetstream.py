@@ -24,9 +24,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
 
 from channels.errors import OutreachError
+from outreach.config import Settings
 from outreach.live.source import Delivery
 
-DEFAULT_URL = "nats://127.0.0.1:4222"
+DEFAULT_URL = Settings.model_fields["nats_url"].default  # one default: the settings tree's
 log = logging.getLogger(__name__)
 
 
