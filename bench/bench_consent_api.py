@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
 
-from bench.bench_webhooks import database, free_port  # noqa: E402
+from bench.bench_webhooks import database, start_serve  # noqa: E402
 from outreach import api_clients  # noqa: E402
 from outreach.db import make_engine, session_scope, upgrade  # noqa: E402
 from outreach.models import ConsentEvent, Customer  # noqa: E402
@@ -53,26 +53,9 @@ def seed(url: str, customers: int) -> str:
 
 
 def serve(url: str, workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OUTREACH_DATABASE_URL": url, "OUTREACH_PUBLIC_URL": base}
-    command = [sys.executable, "-c", "from outreach.cli import main; main()", "serve", "--port", str(port)]
-    process = subprocess.Popen(
-        [*command, "--log-level", "warning", "--workers", str(workers)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        # the server's errors, if any, for a look afterwards
-        stderr=open(os.environ.get("BENCH_SERVER_LOG", "/tmp/bench-consent-server.log"), "w"),  # noqa: SIM115
-    )
-    for _ in range(400):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("outreach serve did not start")
+    # the server's errors, if any, for a look afterwards
+    log = open(os.environ.get("BENCH_SERVER_LOG", "/tmp/bench-consent-server.log"), "w")  # noqa: SIM115
+    return start_serve({"OUTREACH_DATABASE_URL": url}, workers, stderr=log)
 
 
 def server_cpu_seconds(root: int) -> float:

@@ -109,37 +109,22 @@ def seed(url: str, sms: int, email: int) -> None:
     engine.dispose()
 
 
-def serve(url: str, public_key: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_serve(
+    settings: dict[str, str], workers: int = 1, stderr=subprocess.DEVNULL
+) -> tuple[subprocess.Popen, str]:
+    """``outreach serve`` on a free port with these OUTREACH_* settings, once /healthz answers."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "OUTREACH_DATABASE_URL": url,
-        "OUTREACH_PUBLIC_URL": base,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY": public_key,
-        "OUTREACH_UNSUBSCRIBE_SECRET": "bench",
-    }
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OUTREACH_PUBLIC_URL": base, **settings}
+    command = [sys.executable, "-c", "from outreach.cli import main; main()", "serve", "--port", str(port)]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from outreach.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--workers",
-            str(workers),
-        ],
+        [*command, "--log-level", "warning", "--workers", str(workers)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
     )
-    for _ in range(200):
+    for _ in range(400):  # 20 s and more on a loaded machine
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return process, base
@@ -147,6 +132,16 @@ def serve(url: str, public_key: str, workers: int = 1) -> tuple[subprocess.Popen
             time.sleep(0.05)
     process.kill()
     raise SystemExit("outreach serve did not start")
+
+
+def serve(url: str, public_key: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
+    settings = {
+        "OUTREACH_DATABASE_URL": url,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "OUTREACH_SENDGRID_WEBHOOK_PUBLIC_KEY": public_key,
+        "OUTREACH_UNSUBSCRIBE_SECRET": "bench",
+    }
+    return start_serve(settings, workers)
 
 
 def bench_twilio(base: str, sms: int, senders: int) -> float:
